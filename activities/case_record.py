@@ -1,0 +1,307 @@
+"""Activities: everything a case does to the world. Each is idempotent.
+
+A retried activity, or one re-run after a worker died, finds its row already written (keys are
+deterministic: the workflow's event sequence number, the letter key, the case and stage) and
+returns what was written the first time.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import calendar_data, letters
+from domain.calendar import CalendarSnapshot
+from domain.policy import Policy, PolicyError, load_policy
+from domain.records import (
+    Activity,
+    AppointStaff,
+    BookSitting,
+    CalendarRequest,
+    EventBatch,
+    InviteInvolvedCustomer,
+    InvolvedCustomer,
+    LetterRequest,
+    LetterSent,
+    Notification,
+    PanelSitting,
+    RegisterComplaint,
+    StaffMember,
+)
+
+log = structlog.get_logger("complaints.activities")
+
+# Errors that retrying cannot mend: the case records them and waits for a person.
+RESIDENT_UNREACHABLE = "ResidentUnreachable"
+INVALID_REQUEST = "InvalidRequest"
+NO_STAFF = "NoStaffAvailable"
+
+
+def _bind(reference: str) -> structlog.stdlib.BoundLogger:
+    info = activity.info()
+    return log.bind(reference=reference, workflow_id=info.workflow_id, activity=info.activity_type,
+                    attempt=info.attempt)
+
+
+class CaseRecordActivities:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # -- reference data --------------------------------------------------------------------------
+    @activity.defn(name=Activity.LOAD_POLICY)
+    async def load_policy(self, policy_id: str) -> Policy:
+        try:
+            return load_policy(policy_id)
+        except PolicyError as exc:
+            raise ApplicationError(str(exc), type=INVALID_REQUEST, non_retryable=True) from exc
+
+    @activity.defn(name=Activity.LOAD_CALENDAR)
+    async def load_calendar(self, request: CalendarRequest) -> CalendarSnapshot:
+        rows = await self.pool.fetch(
+            "SELECT day, change, nation, reason FROM calendar_changes"
+            " WHERE (nation IS NULL OR nation = $1) AND day BETWEEN $2 AND $3 ORDER BY id",
+            request.nation.value,
+            date(request.first_year, 1, 1),
+            date(request.last_year, 12, 31),
+        )
+        changes = [calendar_data.CalendarChange(day=r["day"], change=r["change"], reason=r["reason"],
+                                                nation=r["nation"]) for r in rows]
+        return calendar_data.build_snapshot(
+            request.nation, request.first_year, request.last_year,
+            closures=request.closures, changes=changes, closing_time=request.closing_time,
+        )
+
+    # -- the case record -------------------------------------------------------------------------
+    @activity.defn(name=Activity.REGISTER_COMPLAINT)
+    async def register_complaint(self, request: RegisterComplaint) -> None:
+        c = request.complaint
+        await self.pool.execute(
+            """
+            INSERT INTO complaints (reference, workflow_id, policy_id, policy_version, landlord, nation,
+                received_at, channel, resident_name, resident_address, resident_email, resident_phone,
+                property_address, postcode, summary, desired_outcome, filed_at_stage2, stage, status)
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,'stage-1','filed')
+            ON CONFLICT (reference) DO NOTHING
+            """,
+            c.reference, request.workflow_id, request.policy_id, request.policy_version, request.landlord,
+            c.property.nation.value, c.received_at, c.channel.value, c.resident.name, c.resident.address,
+            c.resident.email, c.resident.phone, c.property.address, c.property.postcode, c.summary,
+            c.desired_outcome, c.start_at_stage2,
+        )
+        _bind(c.reference).info("complaint registered", policy=request.policy_id)
+
+    @activity.defn(name=Activity.RECORD_EVENTS)
+    async def record_events(self, batch: EventBatch) -> int:
+        """Write a batch of timeline events and their projections in one transaction."""
+        ref = batch.reference
+        async with self.pool.acquire() as conn, conn.transaction():
+            written = 0
+            for e in batch.events:
+                status = await conn.execute(
+                    "INSERT INTO timeline (reference, seq, at, kind, stage, actor, summary, detail)"
+                    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (reference, seq) DO NOTHING",
+                    ref, e.seq, e.at, e.kind, e.stage.value, e.actor, e.summary, e.detail,
+                )
+                written += status.endswith(" 1")
+                d = e.detail
+                if e.kind == "contact_recorded":
+                    await conn.execute(
+                        "INSERT INTO contacts (reference, seq, at, channel, direction, made_by, kind, notes)"
+                        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
+                        ref, e.seq, _ts(d["at"]), d["channel"], d["direction"], d["by"], d["kind"], d["notes"],
+                    )
+                elif e.kind == "deadline_extended":
+                    await conn.execute(
+                        "INSERT INTO extensions (reference, seq, deadline_key, working_days, reason, exceptional,"
+                        " old_due_date, new_due_date, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING",
+                        ref, e.seq, d["deadline"], d["working_days"], d["reason"], d["exceptional"],
+                        date.fromisoformat(d["old_due_date"]), date.fromisoformat(d["new_due_date"]), e.at,
+                    )
+                elif e.kind == "deadline_breached":
+                    await conn.execute(
+                        "INSERT INTO breaches (reference, deadline_key, stage, label, due_date, recorded_at)"
+                        " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
+                        ref, d["deadline"], e.stage.value, d["label"], date.fromisoformat(d["due_date"]), e.at,
+                    )
+            for dl in batch.deadlines:
+                await conn.execute(
+                    """
+                    INSERT INTO deadlines (reference, key, label, stage, kind, trigger_at, original_due_date,
+                        due_date, due_at, extended_by, met_at, passed_at, cancelled)
+                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+                    ON CONFLICT (reference, key) DO UPDATE SET due_date = EXCLUDED.due_date,
+                        due_at = EXCLUDED.due_at, extended_by = EXCLUDED.extended_by, met_at = EXCLUDED.met_at,
+                        passed_at = EXCLUDED.passed_at, cancelled = EXCLUDED.cancelled
+                    """,
+                    ref, dl.key, dl.label, dl.stage.value, dl.kind.value, dl.trigger_at, dl.original_due_date,
+                    dl.due_date, dl.due_at, dl.extended_by, dl.met_at, dl.passed_at, dl.cancelled,
+                )
+            c = batch.case
+            await conn.execute(
+                "UPDATE complaints SET stage=$2, status=$3, handler_id=$4, stage2_handler_id=$5,"
+                " escalated_at=$6, closed_at=$7, updated_at=now() WHERE reference=$1",
+                ref, c.stage.value, c.status.value, c.handler_id, c.stage2_handler_id, c.escalated_at, c.closed_at,
+            )
+            if c.closed_at is not None:
+                await conn.execute(
+                    "UPDATE assignments SET released_at = $2 WHERE reference = $1 AND released_at IS NULL",
+                    ref, c.closed_at,
+                )
+        return written
+
+    # -- people ----------------------------------------------------------------------------------
+    @activity.defn(name=Activity.APPOINT_STAFF)
+    async def appoint_staff(self, request: AppointStaff) -> StaffMember:
+        """The least-loaded active member of the role; the same person again on a retry."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One appointment at a time, so two cases filed together do not both pick the same person.
+            await conn.execute("SELECT pg_advisory_xact_lock(7311002)")
+            existing = await conn.fetchrow(
+                "SELECT s.id, s.name, s.role FROM assignments a JOIN staff s ON s.id = a.staff_id"
+                " WHERE a.reference = $1 AND a.stage = $2",
+                request.reference, request.stage.value,
+            )
+            if existing is not None:
+                return StaffMember(**dict(existing))
+            row = await conn.fetchrow(
+                """
+                SELECT s.id, s.name, s.role FROM staff s
+                LEFT JOIN assignments a ON a.staff_id = s.id AND a.released_at IS NULL
+                WHERE s.active AND s.role = $1 AND s.landlord IN ('*', $2) AND NOT (s.id = ANY($3::text[]))
+                GROUP BY s.id, s.name, s.role ORDER BY count(a.reference), s.id LIMIT 1
+                """,
+                request.role, request.landlord, request.exclude,
+            )
+            if row is None:
+                raise ApplicationError(
+                    f"no active staff with role {request.role!r} other than {request.exclude}", type=NO_STAFF
+                )
+            await conn.execute(
+                "INSERT INTO assignments (reference, stage, staff_id) VALUES ($1, $2, $3)",
+                request.reference, request.stage.value, row["id"],
+            )
+        _bind(request.reference).info("staff appointed", role=request.role, staff_id=row["id"])
+        return StaffMember(**dict(row))
+
+    @activity.defn(name=Activity.NOTIFY_STAFF)
+    async def notify_staff(self, note: Notification) -> None:
+        await self.pool.execute(
+            "INSERT INTO notifications (reference, key, role, staff_id, kind, message)"
+            " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (reference, key) DO NOTHING",
+            note.reference, note.key, note.role, note.staff_id, note.kind, note.message,
+        )
+        _bind(note.reference).info("staff notified", kind=note.kind, role=note.role)
+
+    @activity.defn(name=Activity.INVITE_INVOLVED_CUSTOMER)
+    async def invite_involved_customer(self, request: InviteInvolvedCustomer) -> InvolvedCustomer:
+        async with self.pool.acquire() as conn, conn.transaction():
+            existing = await conn.fetchrow(
+                "SELECT c.id, c.name FROM involvements i JOIN involved_customers c ON c.id = i.customer_id"
+                " WHERE i.reference = $1", request.reference,
+            )
+            if existing is not None:
+                return InvolvedCustomer(**dict(existing))
+            row = await conn.fetchrow(
+                """
+                SELECT c.id, c.name FROM involved_customers c
+                LEFT JOIN involvements i ON i.customer_id = c.id AND i.withdrawn_at IS NULL
+                WHERE c.active AND c.landlord IN ('*', $1)
+                GROUP BY c.id, c.name ORDER BY count(i.reference), c.id LIMIT 1
+                """,
+                request.landlord,
+            )
+            if row is None:
+                raise ApplicationError("no active involved customer in the register", type=NO_STAFF)
+            await conn.execute("INSERT INTO involvements (reference, customer_id) VALUES ($1, $2)",
+                               request.reference, row["id"])
+        return InvolvedCustomer(**dict(row))
+
+    @activity.defn(name="withdraw_involved_customer")
+    async def withdraw_involved_customer(self, reference: str) -> None:
+        await self.pool.execute(
+            "UPDATE involvements SET withdrawn_at = now() WHERE reference = $1 AND withdrawn_at IS NULL", reference
+        )
+
+    @activity.defn(name=Activity.BOOK_PANEL_SITTING)
+    async def book_panel_sitting(self, request: BookSitting) -> PanelSitting:
+        """The first sitting on or after `earliest` with room (and, if attending, where that is possible)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(7311003)")
+            current = await conn.fetchrow(
+                "SELECT p.id, p.sits_on, p.attendance_possible, b.attending FROM panel_bookings b"
+                " JOIN panel_sittings p ON p.id = b.sitting_id WHERE b.reference = $1", request.reference,
+            )
+            if current is not None and current["sits_on"] >= request.earliest and (
+                current["attending"] == request.attending
+            ):
+                return PanelSitting(id=current["id"], sits_on=current["sits_on"],
+                                    attendance_possible=current["attendance_possible"])
+            row = await conn.fetchrow(
+                """
+                SELECT p.id, p.sits_on, p.attendance_possible FROM panel_sittings p
+                LEFT JOIN panel_bookings b ON b.sitting_id = p.id AND b.reference <> $3
+                WHERE p.landlord = $1 AND p.sits_on >= $2 AND ($4 = false OR p.attendance_possible)
+                GROUP BY p.id HAVING count(b.reference) < p.capacity
+                ORDER BY p.sits_on LIMIT 1
+                """,
+                request.landlord, request.earliest, request.reference, request.attending,
+            )
+            if row is None:
+                raise ApplicationError(
+                    f"no review panel sitting for {request.landlord} on or after {request.earliest}", type=NO_STAFF
+                )
+            await conn.execute(
+                "INSERT INTO panel_bookings (reference, sitting_id, attending) VALUES ($1,$2,$3)"
+                " ON CONFLICT (reference) DO UPDATE SET sitting_id = EXCLUDED.sitting_id,"
+                " attending = EXCLUDED.attending, booked_at = now()",
+                request.reference, row["id"], request.attending,
+            )
+        return PanelSitting(**dict(row))
+
+    # -- letters ---------------------------------------------------------------------------------
+    @activity.defn(name=Activity.SEND_LETTER)
+    async def send_letter(self, request: LetterRequest) -> LetterSent:
+        if not request.recipient_address and not request.recipient_email:
+            raise ApplicationError(
+                f"{request.reference}: no postal address or email for {request.kind} letter",
+                type=RESIDENT_UNREACHABLE, non_retryable=True,
+            )
+        try:
+            subject, body = letters.render(request.kind, {"name": request.recipient_name,
+                                                          "reference": request.reference, **request.fields})
+        except (KeyError, letters.MissingLetterField) as exc:
+            raise ApplicationError(f"letter {request.kind} lacks field {exc}", type=INVALID_REQUEST,
+                                   non_retryable=True) from exc
+        row = await self.pool.fetchrow(
+            """
+            WITH ins AS (
+                INSERT INTO correspondence (reference, letter_key, kind, stage, recipient, address, subject, body)
+                VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (reference, letter_key) DO NOTHING
+                RETURNING id, sent_at
+            )
+            SELECT id, sent_at FROM ins
+            UNION ALL
+            SELECT id, sent_at FROM correspondence WHERE reference = $1 AND letter_key = $2
+            LIMIT 1
+            """,
+            request.reference, request.letter_key, request.kind, request.stage.value, request.recipient_name,
+            request.recipient_address or request.recipient_email, subject, body,
+        )
+        _bind(request.reference).info("letter sent", kind=request.kind, letter_key=request.letter_key)
+        return LetterSent(letter_id=row["id"], letter_key=request.letter_key, kind=request.kind, subject=subject,
+                          sent_at=row["sent_at"])
+
+    def all(self) -> list:
+        return [self.load_policy, self.load_calendar, self.register_complaint, self.record_events,
+                self.appoint_staff, self.notify_staff, self.invite_involved_customer,
+                self.withdraw_involved_customer, self.book_panel_sitting, self.send_letter]
+
+
+def _ts(value: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(value)

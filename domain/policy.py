@@ -1,0 +1,200 @@
+"""A landlord's complaints procedure as validated data.
+
+A policy file says what each stage's deadlines are (length, unit, the event that starts them),
+how far they may be extended, who reviews, how involved residents take part and which routes to
+the Ombudsman the final letter gives. The workflow follows it; a new landlord is a new file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from domain.calendar import DeadlineUnit
+
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+DEFAULT_POLICY = "hos-code-2024"
+
+
+class Trigger(StrEnum):
+    """The case event a deadline counts from."""
+
+    RECEIVED = "received"
+    ACKNOWLEDGED = "acknowledged"
+    STAGE1_RESPONSE = "stage1_response"
+    ESCALATION_REQUESTED = "escalation_requested"
+    STAGE2_ACKNOWLEDGED = "stage2_acknowledged"
+    PANEL_SITTING = "panel_sitting"
+    FINAL_RESPONSE = "final_response"
+    CLOSED = "closed"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeadlineRule(_Strict):
+    label: str = Field(min_length=3, description="How operators and letters name it")
+    length: int = Field(ge=0, le=400)
+    unit: DeadlineUnit
+    trigger: Trigger
+    reminder_working_days_before: int = Field(default=2, ge=0, le=20)
+
+
+class ExtensionRule(_Strict):
+    max_working_days: int = Field(ge=0, le=60)
+    # The Code allows more only for a genuine, recorded reason; some policies allow none.
+    exceptional_reason_allows_more: bool = True
+
+
+class StageOne(_Strict):
+    acknowledgement: DeadlineRule
+    response: DeadlineRule
+    extension: ExtensionRule
+    handler_role: str = "case_handler"
+
+
+class Escalation(_Strict):
+    window: DeadlineRule = Field(description="How long after the Stage 1 response the resident may ask for a review")
+    direct_to_stage2: bool = False
+    # Until this passes the landlord may refuse the escalation; then Stage 2 is acknowledged.
+    triage: DeadlineRule | None = None
+    refusal_reasons: dict[str, str] = Field(min_length=1)
+
+
+class ReviewKind(StrEnum):
+    CODE_STAGE2 = "code_stage2"
+    COMPLAINTS_MANAGER_REVIEW = "complaints_manager_review"
+    REVIEW_PANEL = "review_panel"
+
+
+class ParticipationMode(StrEnum):
+    NONE = "none"
+    INVITED_INVOLVED_CUSTOMER = "invited_involved_customer"
+    RESIDENT_CHOSEN_PANELISTS = "resident_chosen_panelists"
+
+
+class ResidentParticipation(_Strict):
+    mode: ParticipationMode = ParticipationMode.NONE
+    max_residents: int = Field(default=0, ge=0, le=5)
+    eligibility: list[str] = Field(default_factory=list)
+    may_decline: bool = True
+
+
+class ReviewQuestion(_Strict):
+    key: str
+    text: str
+
+
+class Panel(_Strict):
+    roles: list[str] = Field(min_length=1)
+    chair_role: str
+    # Earliest sitting: this many working days after the request (time to prepare papers).
+    earliest_after_working_days: int = Field(default=0, ge=0)
+    # A sitting the resident attends needs this much notice.
+    attendance_notice_working_days: int = Field(default=5, ge=0)
+
+
+class StageTwo(_Strict):
+    kind: ReviewKind
+    reviewer_role: str
+    different_handler: bool = True
+    contact: DeadlineRule | None = None
+    acknowledgement: DeadlineRule
+    response: DeadlineRule
+    extension: ExtensionRule
+    participation: ResidentParticipation = ResidentParticipation()
+    review_questions: list[ReviewQuestion] = Field(default_factory=list)
+    outcome_agreed_by: list[str] = Field(default_factory=list)
+    findings_call_required: bool = False
+    panel: Panel | None = None
+
+    @model_validator(mode="after")
+    def _kind_has_its_parts(self) -> StageTwo:
+        if self.kind is ReviewKind.REVIEW_PANEL and self.panel is None:
+            raise ValueError("a review_panel stage needs a [stage2.panel] table")
+        if self.kind is ReviewKind.COMPLAINTS_MANAGER_REVIEW and not self.review_questions:
+            raise ValueError("a complaints_manager_review stage needs its review_questions")
+        if self.participation.mode is ParticipationMode.RESIDENT_CHOSEN_PANELISTS and not self.participation.eligibility:
+            raise ValueError("resident-chosen panelists need eligibility bases")
+        return self
+
+
+class Ombudsman(_Strict):
+    name: str
+    contact: str
+    designated_person_route: bool = False
+    cooling_off: DeadlineRule | None = None
+    referral_months: int = Field(default=12, ge=1)
+
+
+class Survey(_Strict):
+    enabled: bool = True
+    answer_window: DeadlineRule | None = None
+
+
+class Policy(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")
+    version: str = Field(min_length=1)
+    landlord: str
+    title: str
+    regulator: Literal["housing-ombudsman", "spso", "pso-wales", "nipso"] = "housing-ombudsman"
+    closing_time: time = time(17, 0)
+    closures: list[date] = Field(default_factory=list)
+    manager_role: str = "complaints_manager"
+    retention_years: int = Field(default=6, ge=1, le=20)
+    stage1: StageOne
+    escalation: Escalation
+    stage2: StageTwo
+    ombudsman: Ombudsman
+    survey: Survey = Survey()
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+class PolicyError(ValueError):
+    """A policy file that does not exist or does not validate; the message names file and field."""
+
+
+def policy_path(policy_id: str, directory: Path = POLICY_DIR) -> Path:
+    return directory / f"{policy_id}.toml"
+
+
+def load_policy_file(path: Path) -> Policy:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise PolicyError(f"{path}: no such policy file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise PolicyError(f"{path}: field {where}: {first['msg']}") from exc
+    if policy.id != path.stem:
+        raise PolicyError(f"{path}: field id: is {policy.id!r} but the file is named {path.stem!r}")
+    return policy
+
+
+def load_policy(policy_id: str, directory: Path = POLICY_DIR) -> Policy:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,40}", policy_id):
+        raise PolicyError(f"unknown policy {policy_id!r}")
+    path = policy_path(policy_id, directory)
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.toml")))
+        raise PolicyError(f"unknown policy {policy_id!r} (known: {known})")
+    return load_policy_file(path)
+
+
+def available_policies(directory: Path = POLICY_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.toml"))

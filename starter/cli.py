@@ -1,0 +1,327 @@
+"""The command line: file a complaint, tell a case what happened, read where it is.
+
+Readable output by default, `--json` for machines. Bad arguments exit 2 with one line on stderr;
+a refused update or an unknown case exits 1 with one line saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.case import CaseEvent, CaseStatus
+from domain.contract import (
+    WORKFLOW_TYPE,
+    ContactDirection,
+    ContactKind,
+    ExtendDeadline,
+    FileComplaint,
+    Query,
+    RecordContact,
+    Signal,
+    StageResponse,
+    Update,
+    UpdateResult,
+    workflow_id,
+)
+from starter import deadline_cmd
+from starter.connection import Settings, connect
+
+
+class CliError(Exception):
+    """One line for the user; exit code 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+# -- output ------------------------------------------------------------------------------------
+def emit(args: argparse.Namespace, value: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        if isinstance(value, BaseModel):
+            print(value.model_dump_json(indent=2))
+        else:
+            print(json.dumps(value, indent=2, default=str))
+    else:
+        print(text)
+
+
+def render_status(s: CaseStatus) -> str:
+    lines = [f"{s.reference}  {s.policy}", f"  stage: {s.stage.value} ({s.status.value})",
+             f"  waiting for: {s.waiting_for}"]
+    if s.handler:
+        lines.append(f"  handler: {s.handler}" + (f"; stage 2: {s.stage2_handler}" if s.stage2_handler else ""))
+    lines.append("  deadlines:")
+    for d in s.deadlines:
+        if d.met_at is not None:
+            state = "met on time" if d.met_on_time else "met late"
+        elif d.cancelled:
+            state = "no longer needed"
+        elif d.breached:
+            state = "MISSED"
+        elif d.passed_at is not None:
+            state = "ended"
+        else:
+            state = "open"
+        ext = f", extended {d.extended_by} wd" if d.extended_by else ""
+        lines.append(f"    {d.due_date.isoformat()}  {d.label:<38} {state}{ext}")
+    if s.breaches:
+        lines.append("  breaches: " + ", ".join(f"{b.label} (due {b.due_date})" for b in s.breaches))
+    if s.problems:
+        lines.append("  problems: " + "; ".join(s.problems))
+    if s.refused_messages:
+        lines.append(f"  refused messages: {s.refused_messages}")
+    return "\n".join(lines)
+
+
+def render_timeline(events: list[CaseEvent]) -> str:
+    return "\n".join(f"{e.seq:>4}  {e.at:%Y-%m-%d %H:%M}  {e.stage.value:<9} {e.kind:<26} {e.summary}"
+                     for e in events)
+
+
+# -- payloads ----------------------------------------------------------------------------------
+def load_json(text_or_path: str) -> Any:
+    path = Path(text_or_path[1:]) if text_or_path.startswith("@") else None
+    try:
+        return json.loads(path.read_text() if path else text_or_path)
+    except FileNotFoundError:
+        raise CliError(f"no such file: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise CliError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def build(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate({k: v for k, v in data.items() if v is not None})
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(str(p) for p in e["loc"]) or "payload"
+        raise CliError(f"{where}: {e['msg']}") from None
+
+
+# -- commands ----------------------------------------------------------------------------------
+async def cmd_file(args: argparse.Namespace) -> int:
+    if args.from_file:
+        data = load_json("@" + args.from_file)
+    else:
+        missing = [f for f in ("reference", "resident_name", "property_address", "nation", "summary")
+                   if getattr(args, f) is None]
+        if missing:
+            raise CliError("file needs --" + ", --".join(m.replace("_", "-") for m in missing) + " (or --from-file)")
+        data = {
+            "reference": args.reference, "policy": args.policy,
+            "received_at": args.received_at or datetime.now().astimezone().isoformat(),
+            "channel": args.channel,
+            "resident": {"name": args.resident_name, "address": args.resident_address, "email": args.resident_email,
+                         "phone": args.resident_phone},
+            "property": {"address": args.property_address, "postcode": args.postcode or "", "nation": args.nation},
+            "summary": args.summary, "desired_outcome": args.desired_outcome or "",
+            "start_at_stage2": args.stage2,
+        }
+        data["resident"] = {k: v for k, v in data["resident"].items() if v is not None}
+    c = build(FileComplaint, data)
+    assert isinstance(c, FileComplaint)
+    if c.received_at > datetime.now().astimezone():
+        raise CliError("received_at is in the future")
+    from domain.policy import PolicyError, load_policy
+
+    try:
+        policy = load_policy(c.policy)
+    except PolicyError as exc:
+        raise CliError(str(exc)) from None
+    client = await connect(args.settings)
+    initials = "".join(part[0] for part in c.resident.name.split() if part)[:3].upper()
+    try:
+        await client.start_workflow(
+            WORKFLOW_TYPE, c, id=workflow_id(c.reference), task_queue=args.settings.task_queue,
+            static_summary=f"Complaint {c.reference} · resident {initials} · {policy.pinned}",
+            static_details=f"Filed {c.received_at:%Y-%m-%d %H:%M} by {c.channel.value}; "
+                           f"{c.property.nation.value}; policy {policy.title}",
+        )
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.ALREADY_EXISTS:
+            raise CliError(f"a case with reference {c.reference} already exists") from None
+        raise
+    except Exception as exc:
+        if type(exc).__name__ == "WorkflowAlreadyStartedError":
+            raise CliError(f"a case with reference {c.reference} already exists") from None
+        raise
+    emit(args, {"reference": c.reference, "workflow_id": workflow_id(c.reference), "policy": policy.pinned},
+         f"filed {c.reference} (workflow {workflow_id(c.reference)}, policy {policy.pinned})")
+    return 0
+
+
+async def _handle(args: argparse.Namespace):
+    client = await connect(args.settings)
+    handle = client.get_workflow_handle(workflow_id(args.reference))
+    try:
+        await handle.describe()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no case with reference {args.reference}") from None
+        raise
+    return handle
+
+
+async def send_signal(args: argparse.Namespace, name: str, payload: BaseModel | dict[str, Any]) -> int:
+    handle = await _handle(args)
+    body = payload.model_dump(mode="json", exclude_none=True) if isinstance(payload, BaseModel) else payload
+    await handle.signal(name, body)
+    emit(args, {"reference": args.reference, "signal": name, "sent": True},
+         f"sent {name} to {args.reference} (the case records it, or records why it refused it)")
+    return 0
+
+
+async def send_update(args: argparse.Namespace, name: str, payload: BaseModel | dict[str, Any]) -> int:
+    handle = await _handle(args)
+    body = payload.model_dump(mode="json", exclude_none=True) if isinstance(payload, BaseModel) else payload
+    try:
+        result = await handle.execute_update(name, body, result_type=UpdateResult)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        raise CliError(f"refused: {getattr(cause, 'message', None) or cause}") from None
+    emit(args, result, f"{args.reference}: {result.message}")
+    return 0
+
+
+async def cmd_contact(args: argparse.Namespace) -> int:
+    payload = build(RecordContact, {"at": args.at, "channel": args.channel, "direction": args.direction,
+                                    "by": args.by, "notes": args.notes or "", "kind": args.kind})
+    return await send_signal(args, Signal.RECORD_CONTACT, payload)
+
+
+async def cmd_extend(args: argparse.Namespace) -> int:
+    payload = build(ExtendDeadline, {"working_days": args.working_days, "reason": args.reason,
+                                     "exceptional": args.exceptional, "by": args.by})
+    return await send_signal(args, Signal.EXTEND_DEADLINE, payload)
+
+
+async def cmd_respond(args: argparse.Namespace) -> int:
+    payload = build(StageResponse, {"decision": args.decision, "reasons": args.reasons, "remedy": args.remedy or "",
+                                    "outstanding_actions": args.outstanding or [], "points_addressed": args.point or [],
+                                    "by": args.by})
+    name = Update.SUBMIT_FINAL_RESPONSE if args.final else Update.SUBMIT_STAGE1_RESPONSE
+    return await send_update(args, name, payload)
+
+
+async def cmd_signal(args: argparse.Namespace) -> int:
+    return await send_signal(args, args.name, load_json(args.data))
+
+
+async def cmd_update(args: argparse.Namespace) -> int:
+    return await send_update(args, args.name, load_json(args.data))
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    handle = await _handle(args)
+    s = await handle.query(Query.STATUS, result_type=CaseStatus)
+    emit(args, s, render_status(s))
+    return 0
+
+
+async def cmd_timeline(args: argparse.Namespace) -> int:
+    handle = await _handle(args)
+    events = await handle.query(Query.TIMELINE, result_type=list[CaseEvent])
+    if args.json:
+        print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
+    else:
+        print(render_timeline(events))
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+def parser() -> Parser:
+    p = Parser(prog="python -m starter", description="Complaints procedure engine: operators' command line")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def command(name: str, func, help: str, reference: bool = True) -> Parser:
+        c = sub.add_parser(name, help=help)
+        if reference:
+            c.add_argument("reference", help="the complaint reference, e.g. CMP-2026-0001")
+        c.add_argument("--json", action="store_true", help="machine-readable output")
+        c.set_defaults(func=func)
+        return c
+
+    f = command("file", cmd_file, "file a new complaint (starts its case)", reference=False)
+    f.add_argument("--from-file", help="a JSON file holding the FileComplaint")
+    f.add_argument("--reference")
+    f.add_argument("--policy", default="hos-code-2024")
+    f.add_argument("--received-at", help="ISO date-time with offset; default now")
+    f.add_argument("--channel", default="phone", choices=["phone", "email", "letter", "web", "in_person",
+                                                           "social_media"])
+    f.add_argument("--resident-name")
+    f.add_argument("--resident-address")
+    f.add_argument("--resident-email")
+    f.add_argument("--resident-phone")
+    f.add_argument("--property-address")
+    f.add_argument("--postcode")
+    f.add_argument("--nation", choices=["england-and-wales", "scotland", "northern-ireland"])
+    f.add_argument("--summary")
+    f.add_argument("--desired-outcome")
+    f.add_argument("--stage2", action="store_true", help="file straight into Stage 2 (where the policy allows)")
+
+    c = command("contact", cmd_contact, "record a contact with the resident")
+    c.add_argument("--channel", required=True, choices=["phone", "email", "letter", "web", "in_person",
+                                                         "social_media"])
+    c.add_argument("--direction", required=True, choices=[d.value for d in ContactDirection])
+    c.add_argument("--by", required=True, help="who made or took the contact")
+    c.add_argument("--notes")
+    c.add_argument("--kind", default="general", choices=[k.value for k in ContactKind])
+    c.add_argument("--at", help="ISO date-time with offset; default now")
+
+    e = command("extend", cmd_extend, "extend the current response deadline")
+    e.add_argument("--working-days", type=int, required=True)
+    e.add_argument("--reason", required=True)
+    e.add_argument("--exceptional", action="store_true", help="over the policy's limit, for a genuine reason")
+    e.add_argument("--by", default="case handler")
+
+    r = command("respond", cmd_respond, "submit the Stage 1 response (or, with --final, the Stage 2 one)")
+    r.add_argument("--decision", required=True, choices=["upheld", "partly_upheld", "not_upheld"])
+    r.add_argument("--reasons", required=True)
+    r.add_argument("--remedy")
+    r.add_argument("--outstanding", action="append", help="an outstanding action (repeatable)")
+    r.add_argument("--point", action="append", help="a point of the complaint addressed (repeatable)")
+    r.add_argument("--by", default="case handler")
+    r.add_argument("--final", action="store_true")
+
+    s = command("signal", cmd_signal, "send any signal with a JSON payload")
+    s.add_argument("name", choices=[x.value for x in Signal])
+    s.add_argument("--data", default="{}", help="JSON text, or @file.json")
+    u = command("update", cmd_update, "send any update with a JSON payload; prints whether it was accepted")
+    u.add_argument("name", choices=[x.value for x in Update])
+    u.add_argument("--data", default="{}", help="JSON text, or @file.json")
+
+    command("status", cmd_status, "where the case is: stage, deadlines, breaches")
+    command("timeline", cmd_timeline, "every event of the case, in order")
+    deadline_cmd.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    args.settings = Settings.from_env()
+    try:
+        result = args.func(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        if "connect" in str(exc).lower():
+            print(f"error: cannot reach Temporal at {args.settings.temporal_address}: {exc}", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,55 @@
+"""Configuration from the environment, and the Temporal client every entry point uses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from domain.contract import TASK_QUEUE_DEFAULT
+
+
+class Settings(BaseModel):
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = TASK_QUEUE_DEFAULT
+    database_url: str | None = None
+    metrics_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        port = env.get("COMPLAINTS_METRICS_PORT")
+        return cls(
+            temporal_address=env.get("TEMPORAL_ADDRESS", cls.model_fields["temporal_address"].default),
+            temporal_namespace=env.get("TEMPORAL_NAMESPACE", "default"),
+            task_queue=env.get("COMPLAINTS_TASK_QUEUE", TASK_QUEUE_DEFAULT),
+            database_url=env.get("COMPLAINTS_DATABASE_URL") or None,
+            metrics_port=int(port) if port else None,
+            tls_cert=env.get("TEMPORAL_TLS_CERT") or None,
+            tls_key=env.get("TEMPORAL_TLS_KEY") or None,
+            api_key=env.get("TEMPORAL_API_KEY") or None,
+        )
+
+
+async def connect(settings: Settings, **kwargs) -> Client:
+    tls: TLSConfig | bool = False
+    if settings.tls_cert and settings.tls_key:
+        tls = TLSConfig(client_cert=Path(settings.tls_cert).read_bytes(),
+                        client_private_key=Path(settings.tls_key).read_bytes())
+    elif settings.api_key:
+        tls = True
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=tls,
+        api_key=settings.api_key,
+        **kwargs,
+    )

