@@ -93,3 +93,35 @@ def deadline(s: CaseStatus, key: str):
 
 async def signal(handle: WorkflowHandle, name: Signal, payload: Any) -> None:
     await handle.signal(name.value, payload)
+
+
+async def letter_counts(pool: asyncpg.Pool, reference: str) -> dict[str, int]:
+    """Letters in the case record, counted by kind (each letter must be written exactly once)."""
+    rows = await pool.fetch(
+        "SELECT kind, count(*) AS n FROM correspondence WHERE reference=$1 GROUP BY kind", reference)
+    return {r["kind"]: r["n"] for r in rows}
+
+
+async def letter_body(pool: asyncpg.Pool, reference: str, kind: str) -> str:
+    return await pool.fetchval(
+        "SELECT body FROM correspondence WHERE reference=$1 AND kind=$2 ORDER BY id LIMIT 1", reference, kind)
+
+
+async def timeline_kinds(pool: asyncpg.Pool, reference: str) -> list[str]:
+    """The stored timeline's kinds in order, after checking its seqs run 1..n, each once."""
+    rows = await pool.fetch("SELECT seq, kind FROM timeline WHERE reference=$1 ORDER BY seq", reference)
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1)), "timeline seqs must be 1..n, each once"
+    return [r["kind"] for r in rows]
+
+
+async def add_sittings(pool: asyncpg.Pool, landlord: str, *days: Any, attendance_possible: bool = True,
+                       capacity: int = 6) -> None:
+    """Review panel sittings on set dates (the panel_sittings table the booking activity reads)."""
+    await pool.executemany(
+        "INSERT INTO panel_sittings (landlord, sits_on, capacity, attendance_possible) VALUES ($1,$2,$3,$4)",
+        [(landlord, d, capacity, attendance_possible) for d in days])
+
+
+def near(instant: Any, expected: datetime, tolerance_s: float = 60.0) -> bool:
+    """Workflow time runs on a little after a skip (real seconds pass), so instants match to a minute."""
+    return instant is not None and abs((instant - expected).total_seconds()) < tolerance_s
