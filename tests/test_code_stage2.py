@@ -22,7 +22,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_pool
-from domain.case import Stage, Status
+from domain.case import CaseEvent, Stage, Status
 from domain.contract import Signal
 from tests.support import (
     complaint,
@@ -119,5 +119,158 @@ async def test_code_stage2_happy_path_to_closure_and_survey(time_env: WorkflowEn
         assert dl["stage2.response"]["due_date"] == date(2027, 4, 14)
         assert near(dl["stage2.response"]["met_at"], london(2027, 4, 1, 11))
         assert await pool.fetchval("SELECT count(*) FROM breaches WHERE reference=$1", ref) == 0
+    finally:
+        await pool.close()
+
+
+def refusal_reasons(timeline) -> list[str]:
+    return [e.detail["reason"] for e in timeline if e.kind == "signal_refused"]
+
+
+async def test_code_stage2_breach_extensions_and_refusals(time_env: WorkflowEnvironment, db_url: str) -> None:
+    """Same dates as above; the Stage 2 response is extended by 10 working days and then missed.
+      extended: 10 working days after 14 Apr: 15, 16, 19-23, 26, 27, 28 -> 2027-04-28
+      the final response comes on Tue 4 May (Mon 3 May is the early May bank holiday)
+    """
+    ref = new_reference()
+    queue = f"q-{ref}"
+    received = london(2027, 3, 1, 10)
+    await skip_to(time_env, received)
+    pool = await create_pool(db_url)
+    try:
+        async with worker(time_env, pool, queue):
+            handle = await start(time_env, complaint(ref, received), queue)
+            await wait_for(handle, lambda s: s.status is Status.INVESTIGATING, "acknowledgement")
+            # Out of order at Stage 1: each is recorded as refused and changes nothing else.
+            await handle.signal(Signal.REQUEST_REVIEW.value, {"reasons": "too early"})
+            await handle.signal(Signal.SURVEY_RESPONSE.value, SURVEY)
+            await handle.signal(Signal.OMBUDSMAN_REFERRAL.value, {"route": "direct"})
+            await handle.signal(Signal.TENANT_DECLINED_DISCUSSION.value, {})
+            await handle.signal(Signal.DECLINE_RESIDENT_PARTICIPATION.value, {"reason": "no thanks"})
+            s = await wait_for(handle, lambda s: s.refused_messages == 5, "five refusals")
+            assert s.stage is Stage.STAGE1 and s.status is Status.INVESTIGATING
+            reasons = refusal_reasons(await handle.query("timeline", result_type=list[CaseEvent]))
+            assert "Stage 1 response has not been sent yet" in reasons[0]
+            assert "no satisfaction survey has been sent yet" in reasons[1]
+            assert "procedure has not ended yet" in reasons[2]
+            assert "no review discussion awaiting" in reasons[3]
+            assert "no resident participation to decline" in reasons[4]
+            # Updates in the wrong stage are refused by their validators, with the reason.
+            assert "not in an acknowledged Stage 2" in await refused(handle, "submit_final_response", FINAL)
+            assert "has not asked for a review" in await refused(
+                handle, "refuse_escalation", {"reason_code": "legal_proceedings"})
+            assert "not part of this policy's Stage 2 (code_stage2)" in await refused(
+                handle, "record_review_findings",
+                {"answers": [{"key": "investigation_thorough", "answer": True, "notes": "ok"}], "summary": "x"})
+
+            await skip_to(time_env, london(2027, 3, 10, 11))
+            await handle.execute_update("submit_stage1_response", STAGE1)
+            await wait_for(handle, lambda s: s.status is Status.RESPONDED, "Stage 1 response letter")
+            await skip_to(time_env, london(2027, 3, 11, 10))
+            await handle.signal(Signal.REQUEST_REVIEW.value, {})
+            await handle.signal(Signal.REQUEST_REVIEW.value, {"reasons": "again"})
+            s = await wait_for(handle, lambda s: s.refused_messages == 6, "a second review request refused")
+            await skip_to(time_env, london(2027, 3, 15, 12))
+            s = await wait_for(handle, lambda s: "stage2.response" in [d.key for d in s.deadlines], "Stage 2")
+            assert deadline(s, "stage2.response").due_date == date(2027, 4, 14)
+            assert "Stage 2 has already been acknowledged" in await refused(
+                handle, "refuse_escalation", {"reason_code": "legal_proceedings"})
+            assert "only be submitted while Stage 1 is open" in await refused(
+                handle, "submit_stage1_response", STAGE1)
+
+            await skip_to(time_env, london(2027, 4, 1, 11))
+            await handle.signal(Signal.EXTEND_DEADLINE.value,
+                                {"working_days": 10, "reason": "Waiting for the roofer's report"})
+            s = await wait_for(handle, lambda s: len(s.extensions) == 1, "extension")
+            assert deadline(s, "stage2.response").due_date == date(2027, 4, 28)
+            # 10 + 11 = 21 working days in all: over the Code's 20, and not marked exceptional.
+            await handle.signal(Signal.EXTEND_DEADLINE.value, {"working_days": 11, "reason": "More time"})
+            s = await wait_for(handle, lambda s: s.refused_messages == 7, "extension over the limit refused")
+            assert deadline(s, "stage2.response").due_date == date(2027, 4, 28) and len(s.extensions) == 1
+            assert "over this policy's limit of 20" in refusal_reasons(await handle.query("timeline", result_type=list[CaseEvent]))[-1]
+
+            await skip_to(time_env, london(2027, 4, 30, 12))
+            s = await wait_for(handle, lambda s: len(s.breaches) == 1, "breach")
+            assert (s.breaches[0].deadline, s.breaches[0].due_date) == ("stage2.response", date(2027, 4, 28))
+            assert s.stage is Stage.STAGE2 and s.status is Status.REVIEWING, "a breach leaves the case running"
+            await skip_to(time_env, london(2027, 5, 4, 11))
+            assert len((await status(handle)).breaches) == 1
+            await handle.execute_update("submit_final_response", FINAL)
+            s = await wait_for(handle, lambda s: s.stage is Stage.CLOSED, "closure")
+            assert not deadline(s, "stage2.response").met_on_time
+            await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 2})
+            final = await handle.result()
+            assert final.refused_messages == 7
+
+        assert await letter_counts(pool, ref) == {
+            "acknowledgement": 1, "stage1_response": 1, "stage2_acknowledgement": 1, "extension": 1,
+            "final_response": 1, "survey": 1}
+        body = await letter_body(pool, ref, "extension")
+        assert "Wednesday 28 April 2027" in body and "Wednesday 14 April 2027" in body
+        assert "Housing Ombudsman Service" in body
+        kinds = await timeline_kinds(pool, ref)
+        assert kinds.count("signal_refused") == 7 and kinds.count("deadline_breached") == 1
+        b = await pool.fetch("SELECT * FROM breaches WHERE reference=$1", ref)
+        assert [(r["deadline_key"], r["due_date"]) for r in b] == [("stage2.response", date(2027, 4, 28))]
+        assert await pool.fetchval(
+            "SELECT count(*) FROM notifications WHERE reference=$1 AND kind='breach'", ref) == 1
+        ext = await pool.fetch("SELECT * FROM extensions WHERE reference=$1", ref)
+        assert [(r["old_due_date"], r["new_due_date"], r["working_days"]) for r in ext] == [
+            (date(2027, 4, 14), date(2027, 4, 28), 10)]
+        row = await pool.fetchrow("SELECT stage, status, closed_at FROM complaints WHERE reference=$1", ref)
+        assert (row["stage"], row["status"]) == ("closed", "closed")
+        assert near(row["closed_at"], london(2027, 5, 4, 11))
+    finally:
+        await pool.close()
+
+
+async def test_code_escalation_refused_for_a_listed_reason_closes_the_case(
+    time_env: WorkflowEnvironment, db_url: str
+) -> None:
+    """Filed Mon 1 Mar 2027, answered Wed 10 Mar, review asked for Thu 11 Mar and refused that day."""
+    ref = new_reference()
+    queue = f"q-{ref}"
+    received = london(2027, 3, 1, 10)
+    await skip_to(time_env, received)
+    pool = await create_pool(db_url)
+    try:
+        async with worker(time_env, pool, queue):
+            handle = await start(time_env, complaint(ref, received), queue)
+            await wait_for(handle, lambda s: s.status is Status.INVESTIGATING, "acknowledgement")
+            await skip_to(time_env, london(2027, 3, 10, 11))
+            await handle.execute_update("submit_stage1_response", STAGE1)
+            await wait_for(handle, lambda s: s.status is Status.RESPONDED, "Stage 1 response letter")
+            await skip_to(time_env, london(2027, 3, 11, 10))
+            await handle.signal(Signal.REQUEST_REVIEW.value, {})
+            await wait_for(handle, lambda s: "escalation.triage" in [d.key for d in s.deadlines], "triage")
+
+            msg = await refused(handle, "refuse_escalation", {"reason_code": "too_busy"})
+            assert "'too_busy' is not a reason this policy allows" in msg and "legal_proceedings" in msg
+            assert (await status(handle)).stage is Stage.STAGE1
+            await handle.execute_update("refuse_escalation", {
+                "reason_code": "legal_proceedings", "explanation": "Your solicitor has issued a claim."})
+            await wait_for(handle, lambda s: s.stage is Stage.CLOSED, "closure after the refusal")
+            assert "already been refused" in await refused(
+                handle, "refuse_escalation", {"reason_code": "already_considered"})
+            assert "not in an acknowledged Stage 2" in await refused(handle, "submit_final_response", FINAL)
+            await handle.signal(Signal.SURVEY_RESPONSE.value, SURVEY)
+            final = await handle.result()
+            assert final.stage is Stage.CLOSED and final.stage2_handler is None
+
+        assert await letter_counts(pool, ref) == {
+            "acknowledgement": 1, "stage1_response": 1, "escalation_refused": 1, "survey": 1}
+        body = await letter_body(pool, ref, "escalation_refused")
+        assert "Legal proceedings about this issue have started." in body
+        assert "Your solicitor has issued a claim." in body
+        assert "Housing Ombudsman Service, PO Box 152, Liverpool" in body
+        kinds = await timeline_kinds(pool, ref)
+        assert kinds.count("escalation_refused") == 1 and "stage2_acknowledged" not in kinds
+        row = await pool.fetchrow("SELECT stage, status, closed_at, stage2_handler_id FROM complaints"
+                                  " WHERE reference=$1", ref)
+        assert (row["stage"], row["status"], row["stage2_handler_id"]) == ("closed", "closed", None)
+        assert near(row["closed_at"], london(2027, 3, 11, 10))
+        dl = await pool.fetchrow("SELECT cancelled FROM deadlines WHERE reference=$1 AND key='escalation.triage'",
+                                 ref)
+        assert dl["cancelled"]
     finally:
         await pool.close()
