@@ -14,7 +14,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import calendar_data, letters
+from activities import calendar_data, letters, metrics
 from domain.calendar import CalendarSnapshot
 from domain.policy import Policy, PolicyError, load_policy
 from domain.records import (
@@ -79,7 +79,7 @@ class CaseRecordActivities:
     @activity.defn(name=Activity.REGISTER_COMPLAINT)
     async def register_complaint(self, request: RegisterComplaint) -> None:
         c = request.complaint
-        await self.pool.execute(
+        status = await self.pool.execute(
             """
             INSERT INTO complaints (reference, workflow_id, policy_id, policy_version, landlord, nation,
                 received_at, channel, resident_name, resident_address, resident_email, resident_phone,
@@ -92,6 +92,7 @@ class CaseRecordActivities:
             c.resident.email, c.resident.phone, c.property.address, c.property.postcode, c.summary,
             c.desired_outcome, c.start_at_stage2,
         )
+        metrics.complaint_filed(request.policy_id, status)
         _bind(c.reference).info("complaint registered", policy=request.policy_id)
 
     @activity.defn(name=Activity.RECORD_EVENTS)
@@ -100,6 +101,7 @@ class CaseRecordActivities:
         ref = batch.reference
         async with self.pool.acquire() as conn, conn.transaction():
             written = 0
+            fresh = []  # events this batch wrote, counted in metrics once it commits
             for e in batch.events:
                 status = await conn.execute(
                     "INSERT INTO timeline (reference, seq, at, kind, stage, actor, summary, detail)"
@@ -107,6 +109,7 @@ class CaseRecordActivities:
                     ref, e.seq, e.at, e.kind, e.stage.value, e.actor, e.summary, e.detail,
                 )
                 written += status.endswith(" 1")
+                fresh += [e] if metrics.inserted(status) else []
                 d = e.detail
                 if e.kind == "contact_recorded":
                     await conn.execute(
@@ -151,6 +154,7 @@ class CaseRecordActivities:
                     "UPDATE assignments SET released_at = $2 WHERE reference = $1 AND released_at IS NULL",
                     ref, c.closed_at,
                 )
+        metrics.events_recorded(fresh)
         return written
 
     # -- people ----------------------------------------------------------------------------------
@@ -281,16 +285,17 @@ class CaseRecordActivities:
             WITH ins AS (
                 INSERT INTO correspondence (reference, letter_key, kind, stage, recipient, address, subject, body)
                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (reference, letter_key) DO NOTHING
-                RETURNING id, sent_at
+                RETURNING id, sent_at, true AS fresh
             )
-            SELECT id, sent_at FROM ins
+            SELECT id, sent_at, fresh FROM ins
             UNION ALL
-            SELECT id, sent_at FROM correspondence WHERE reference = $1 AND letter_key = $2
+            SELECT id, sent_at, false FROM correspondence WHERE reference = $1 AND letter_key = $2
             LIMIT 1
             """,
             request.reference, request.letter_key, request.kind, request.stage.value, request.recipient_name,
             request.recipient_address or request.recipient_email, subject, body,
         )
+        metrics.letter_sent(request.kind, row["fresh"])
         _bind(request.reference).info("letter sent", kind=request.kind, letter_key=request.letter_key)
         return LetterSent(letter_id=row["id"], letter_key=request.letter_key, kind=request.kind, subject=subject,
                           sent_at=row["sent_at"])
