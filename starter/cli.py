@@ -33,7 +33,7 @@ from domain.contract import (
     UpdateResult,
     workflow_id,
 )
-from starter import deadline_cmd
+from starter import calendar_cmd, deadline_cmd, sittings_cmd
 from starter.connection import Settings, connect
 
 
@@ -306,6 +306,8 @@ def parser() -> Parser:
     command("status", cmd_status, "where the case is: stage, deadlines, breaches")
     command("timeline", cmd_timeline, "every event of the case, in order")
     deadline_cmd.add_parser(sub)
+    calendar_cmd.add_parser(sub)
+    sittings_cmd.add_parser(sub)
     return p
 
 

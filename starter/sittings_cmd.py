@@ -1,0 +1,192 @@
+"""`python -m starter sittings`: the review panel's set dates, which cases are booked onto.
+
+    python -m starter sittings add --landlord Optivo --date 2027-01-20 --capacity 6
+    added: Optivo review panel sits on Wednesday 2027-01-20 (capacity 6, the resident may attend)
+
+The rows live in `panel_sittings`; the workflow's booking activity takes the first sitting with room
+that the policy allows. Adding the same landlord and date again changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from domain.calendar import LONDON
+from domain.policy import PolicyError, ReviewKind, available_policies, load_policy
+from starter.connection import Settings
+
+MAX_CAPACITY = 100  # cases one sitting can hear; more is a typo, not a panel
+
+
+class Sitting(BaseModel):
+    id: int
+    landlord: str
+    sits_on: date
+    capacity: int
+    attendance_possible: bool
+    booked: int = 0
+
+
+def panel_landlords() -> list[str]:
+    """Landlords whose policy reviews complaints at a panel: only they have sittings."""
+    found: set[str] = set()
+    for pid in available_policies():
+        try:
+            policy = load_policy(pid)
+        except PolicyError:
+            continue  # a broken policy file is the policy tests' business, not this command's
+        if policy.stage2.kind is ReviewKind.REVIEW_PANEL:
+            found.add(policy.landlord)
+    return sorted(found)
+
+
+def today_in_london() -> date:
+    return datetime.now(LONDON).date()
+
+
+# -- the case record -------------------------------------------------------------------------
+async def add_sitting(conn: asyncpg.Connection, landlord: str, sits_on: date, capacity: int,
+                      attendance_possible: bool) -> tuple[Sitting, bool]:
+    """The sitting, and whether this call added it (False: it was there already, unchanged)."""
+    row = await conn.fetchrow(
+        "INSERT INTO panel_sittings (landlord, sits_on, capacity, attendance_possible) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (landlord, sits_on) DO NOTHING RETURNING id, landlord, sits_on, capacity, attendance_possible",
+        landlord, sits_on, capacity, attendance_possible,
+    )
+    if row is not None:
+        return Sitting(**dict(row)), True
+    existing = await conn.fetchrow(
+        "SELECT id, landlord, sits_on, capacity, attendance_possible FROM panel_sittings"
+        " WHERE landlord = $1 AND sits_on = $2", landlord, sits_on,
+    )
+    assert existing is not None  # the conflict was on this very key
+    return Sitting(**dict(existing)), False
+
+
+async def list_sittings(conn: asyncpg.Connection, landlord: str | None = None) -> list[Sitting]:
+    rows = await conn.fetch(
+        """
+        SELECT p.id, p.landlord, p.sits_on, p.capacity, p.attendance_possible, count(b.reference) AS booked
+        FROM panel_sittings p LEFT JOIN panel_bookings b ON b.sitting_id = p.id
+        WHERE $1::text IS NULL OR p.landlord = $1
+        GROUP BY p.id ORDER BY p.sits_on, p.landlord
+        """,
+        landlord,
+    )
+    return [Sitting(**dict(r)) for r in rows]
+
+
+# -- the command -----------------------------------------------------------------------------
+def parse_day(text: str) -> date:
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)")
+
+
+def parse_capacity(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= MAX_CAPACITY:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_CAPACITY}, got {n}")
+    return n
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `sittings add|list` on an argparse subparsers object."""
+    p = subparsers.add_parser("sittings", help="the review panel's set dates (add one, list them)",
+                              description="Review panel sittings: the dates a landlord's panel meets.")
+    actions = p.add_subparsers(dest="sittings_action", required=True, parser_class=type(p))
+    a = actions.add_parser("add", help="add a sitting (adding it again changes nothing)")
+    a.add_argument("--landlord", required=True, help="the landlord as its policy names it, e.g. Optivo")
+    a.add_argument("--date", dest="day", type=parse_day, required=True, metavar="YYYY-MM-DD",
+                   help="the day the panel sits; today or later")
+    a.add_argument("--capacity", type=parse_capacity, default=6, metavar="N",
+                   help="how many cases it can hear (default 6)")
+    a.add_argument("--no-attendance", dest="attendance", action="store_false",
+                   help="residents cannot attend this sitting (a case whose resident asks to attend moves on)")
+    a.add_argument("--json", action="store_true", help="print a JSON object instead")
+    a.set_defaults(func=run, sittings_add=True)
+    ls = actions.add_parser("list", help="the sittings, with how many cases each has booked")
+    ls.add_argument("--landlord", help="only this landlord's")
+    ls.add_argument("--json", action="store_true", help="print a JSON array instead")
+    ls.set_defaults(func=run, sittings_add=False)
+
+
+def _error(message: str, code: int) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _landlord(given: str) -> str | None:
+    """The landlord's name as its policy spells it, or None if no panel policy names it."""
+    for name in panel_landlords():
+        if name.casefold() == given.strip().casefold():
+            return name
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    settings: Settings = getattr(args, "settings", None) or Settings.from_env()
+    landlord: str | None = None
+    if args.landlord is not None:
+        landlord = _landlord(args.landlord)
+        if landlord is None:
+            known = ", ".join(panel_landlords()) or "none"
+            return _error(f"--landlord: no policy with a review panel names {args.landlord!r} (known: {known})", 2)
+    if args.sittings_add:
+        today = today_in_london()
+        if args.day < today:
+            return _error(f"--date: {args.day} is in the past (today is {today} in London)", 2)
+    if not settings.database_url:
+        return _error("COMPLAINTS_DATABASE_URL is not set: the sittings live in the case record", 1)
+    try:
+        return asyncio.run(_run(args, settings.database_url, landlord))
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return _error(f"cannot use the case record (COMPLAINTS_DATABASE_URL): {exc}", 1)
+
+
+def _describe(s: Sitting) -> str:
+    attend = "the resident may attend" if s.attendance_possible else "no attendance"
+    return f"{s.landlord} review panel sits on {s.sits_on:%A} {s.sits_on.isoformat()} (capacity {s.capacity}, {attend})"
+
+
+async def _run(args: argparse.Namespace, url: str, landlord: str | None) -> int:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        if not args.sittings_add:
+            rows = await list_sittings(conn, landlord)
+            if args.json:
+                print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+            elif not rows:
+                print("no review panel sittings" + (f" for {landlord}" if landlord else ""))
+            else:
+                for r in rows:
+                    attend = "attendance possible" if r.attendance_possible else "no attendance"
+                    print(f"{r.sits_on.isoformat()} {r.sits_on:%a}  {r.landlord:<12}  booked {r.booked}/{r.capacity}"
+                          f"  {attend}")
+            return 0
+        assert landlord is not None  # --landlord is required for add
+        sitting, added = await add_sitting(conn, landlord, args.day, args.capacity, args.attendance)
+    finally:
+        await conn.close()
+    if args.json:
+        print(json.dumps({**sitting.model_dump(mode="json", exclude={"booked"}), "added": added}, indent=2))
+    elif added:
+        print(f"added: {_describe(sitting)}")
+    else:
+        print(f"already listed, unchanged: {_describe(sitting)}")
+    return 0
