@@ -227,6 +227,9 @@ class ComplaintWorkflow:
             return
         policy = self._require_policy()
         self._escalated_at = self._triggers[Trigger.ESCALATION_REQUESTED]
+        # The contact clock runs from the request, so a call made while the landlord may still refuse
+        # the escalation counts.
+        self._open_review_contact()
         if policy.escalation.triage is not None:
             self._open(ESC_TRIAGE, policy.escalation.triage, Stage.STAGE1, kind=DeadlineKind.WINDOW)
             self._set(Status.RESPONDED, "the escalation to be accepted or refused (update refuse_escalation)")
@@ -235,6 +238,7 @@ class ComplaintWorkflow:
             await workflow.wait_condition(lambda: self._refusal is not None or triage.passed_at is not None)
         if self._refusal is not None:
             self._book.cancel(ESC_TRIAGE)
+            self._book.cancel(S2_CONTACT)
             refusal = self._refusal
             await self._letter("escalation.refused", "escalation_refused", Stage.STAGE1, {
                 "reason": policy.escalation.refusal_reasons[refusal.reason_code],
@@ -248,8 +252,7 @@ class ComplaintWorkflow:
         self._stage = Stage.STAGE2
         self._set(Status.REVIEWING, "the Stage 2 reviewer to be appointed")
         self._open(S2_ACK, s2.acknowledgement, Stage.STAGE2)
-        if s2.contact is not None:
-            self._open(S2_CONTACT, s2.contact, Stage.STAGE2)
+        self._open_review_contact()
         exclude = [self._handler.id] if (s2.different_handler and self._handler is not None) else []
         self._reviewer = await self._act(
             Activity.APPOINT_STAFF,
@@ -263,7 +266,9 @@ class ComplaintWorkflow:
             await self._book_sitting(attending=False)
         response_due = self._provisional_stage2_due()
         participation = ""
-        if s2.participation.mode is ParticipationMode.INVITED_INVOLVED_CUSTOMER:
+        if self._participation_declined:
+            participation = "\n\nAs you asked, no involved resident will take part in the review."
+        elif s2.participation.mode is ParticipationMode.INVITED_INVOLVED_CUSTOMER:
             participation = ("\n\nWe will invite one of our involved customers to give an independent view. "
                              "If you would rather they did not take part, you can decline at any time.")
         elif s2.participation.mode is ParticipationMode.RESIDENT_CHOSEN_PANELISTS:
@@ -292,6 +297,11 @@ class ComplaintWorkflow:
         self._mark(Trigger.FINAL_RESPONSE, S2_RESPONSE, "final_response_sent",
                    f"Final response sent: {DECISION_WORDS[response.decision]}", actor=response.by)
         self._book.cancel(S2_CONTACT)
+
+    def _open_review_contact(self) -> None:
+        s2 = self._require_policy().stage2
+        if s2.contact is not None and self._book.get(S2_CONTACT) is None:
+            self._open(S2_CONTACT, s2.contact, Stage.STAGE2)
 
     async def _complaints_manager_review(self) -> None:
         s2 = self._require_policy().stage2
@@ -510,7 +520,10 @@ class ComplaintWorkflow:
             part = policy.stage2.participation
             if part.mode is ParticipationMode.NONE or not part.may_decline:
                 raise Refused("decline_resident_participation: this policy has no resident participation to decline")
-            if self._final_response is not None or self._stage in (Stage.OMBUDSMAN, Stage.CLOSED):
+            if self._review_request is None:
+                raise Refused("decline_resident_participation: no review has been requested")
+            if (self._final_response is not None or self._refusal is not None
+                    or self._stage in (Stage.OMBUDSMAN, Stage.CLOSED)):
                 raise Refused("decline_resident_participation: the review has already concluded")
             if self._participation_declined:
                 raise Refused("decline_resident_participation: already declined")
