@@ -2,6 +2,11 @@
 
     python worker.py                              # uses TEMPORAL_ADDRESS, COMPLAINTS_DATABASE_URL, ...
     python worker.py --ensure-search-attributes   # register the search attributes on a real cluster, then exit
+
+Logs: COMPLAINTS_LOG_LEVEL (default INFO), COMPLAINTS_LOG_FORMAT=json|console (default json unless
+stderr is a terminal). Metrics, when COMPLAINTS_METRICS_PORT=P is set: the product's counters
+(complaints_filed_total, deadline_breaches_total, extensions_total, letters_sent_total) on
+http://0.0.0.0:P/metrics and the Temporal SDK's runtime metrics on http://0.0.0.0:P+1/metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities import metrics
 from activities.case_record import CaseRecordActivities
 from activities.db import apply_schema, create_pool
 from domain import logs
@@ -44,13 +50,15 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     return sorted(missing)
 
 
-def build_worker(client: Client, activities: CaseRecordActivities, task_queue: str) -> Worker:
+def build_worker(client: Client, activities: CaseRecordActivities, task_queue: str,
+                 max_cached_workflows: int = 10_000) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ComplaintWorkflow],
         activities=activities.all(),
-        max_cached_workflows=10_000,
+        max_cached_workflows=max_cached_workflows,
+        interceptors=[logs.ActivityLogContext()],
     )
 
 
@@ -59,7 +67,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         raise SystemExit("worker: COMPLAINTS_DATABASE_URL is not set")
     await apply_schema(settings.database_url)
     pool = await create_pool(settings.database_url)
-    client = await connect(settings)
+    client = await connect(settings, **start_metrics(settings))
     stop = stop or asyncio.Event()
     try:
         async with build_worker(client, CaseRecordActivities(pool), settings.task_queue):
@@ -70,12 +78,28 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     log.info("worker stopped")
 
 
+def start_metrics(settings: Settings) -> dict:
+    """Serve the product's counters on metrics_port and give the SDK a Runtime serving its own on the
+    next port; returns the connect() arguments (the worker's client must use that Runtime)."""
+    if settings.metrics_port is None:
+        return {}
+    metrics.serve(settings.metrics_port)
+    runtime = metrics.sdk_runtime(settings.metrics_port + 1)
+    log.info("metrics served", product_port=settings.metrics_port, sdk_port=settings.metrics_port + 1)
+    return {"runtime": runtime}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="worker.py", description=__doc__.splitlines()[0])
     parser.add_argument("--ensure-search-attributes", action="store_true",
                         help="register the search attributes on the namespace and exit")
     args = parser.parse_args(argv)
-    logs.configure()
+    try:
+        level, json = logs.from_env()
+    except logs.LogConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(level, json)
     settings = Settings.from_env()
 
     async def go() -> None:
