@@ -27,3 +27,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+.PHONY: contracts
+contracts: $(STAMP)
+	$(BIN)/python -m starter.contracts

@@ -1,7 +1,11 @@
-"""The command line: file a complaint, tell a case what happened, read where it is.
+"""The command line: file a complaint, tell a case what happened, read where it is, find cases.
 
 Readable output by default, `--json` for machines. Bad arguments exit 2 with one line on stderr;
 a refused update or an unknown case exits 1 with one line saying why.
+
+Every signal and update has its own subcommand (starter/messages_cmd.py, flags generated from
+the contract's models); `signal NAME --data JSON` and `update NAME --data JSON` remain for
+anything else. `list` queries Temporal visibility (starter/list_cmd.py).
 """
 
 from __future__ import annotations
@@ -11,53 +15,35 @@ import asyncio
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.case import CaseEvent, CaseStatus
 from domain.contract import (
     WORKFLOW_TYPE,
-    ContactDirection,
-    ContactKind,
-    ExtendDeadline,
     FileComplaint,
     Query,
-    RecordContact,
     Signal,
-    StageResponse,
     Update,
-    UpdateResult,
     workflow_id,
 )
-from starter import calendar_cmd, deadline_cmd, sittings_cmd
+from starter import calendar_cmd, deadline_cmd, list_cmd, messages_cmd, sittings_cmd
+from starter.common import (  # noqa: F401  (re-exported: other modules and tests import these from cli)
+    CliError,
+    Parser,
+    UsageError,
+    build,
+    case_handle,
+    emit,
+    load_json,
+    send_signal,
+    send_update,
+)
 from starter.connection import Settings, connect
 
 
-class CliError(Exception):
-    """One line for the user; exit code 1."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 # -- output ------------------------------------------------------------------------------------
-def emit(args: argparse.Namespace, value: Any, text: str) -> None:
-    if getattr(args, "json", False):
-        if isinstance(value, BaseModel):
-            print(value.model_dump_json(indent=2))
-        else:
-            print(json.dumps(value, indent=2, default=str))
-    else:
-        print(text)
-
-
 def render_status(s: CaseStatus) -> str:
     lines = [f"{s.reference}  {s.policy}", f"  stage: {s.stage.value} ({s.status.value})",
              f"  waiting for: {s.waiting_for}"]
@@ -89,26 +75,6 @@ def render_status(s: CaseStatus) -> str:
 def render_timeline(events: list[CaseEvent]) -> str:
     return "\n".join(f"{e.seq:>4}  {e.at:%Y-%m-%d %H:%M}  {e.stage.value:<9} {e.kind:<26} {e.summary}"
                      for e in events)
-
-
-# -- payloads ----------------------------------------------------------------------------------
-def load_json(text_or_path: str) -> Any:
-    path = Path(text_or_path[1:]) if text_or_path.startswith("@") else None
-    try:
-        return json.loads(path.read_text() if path else text_or_path)
-    except FileNotFoundError:
-        raise CliError(f"no such file: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise CliError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-
-
-def build(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    try:
-        return model.model_validate({k: v for k, v in data.items() if v is not None})
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"]) or "payload"
-        raise CliError(f"{where}: {e['msg']}") from None
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -163,76 +129,29 @@ async def cmd_file(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _handle(args: argparse.Namespace):
-    client = await connect(args.settings)
-    handle = client.get_workflow_handle(workflow_id(args.reference))
-    try:
-        await handle.describe()
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            raise CliError(f"no case with reference {args.reference}") from None
-        raise
-    return handle
-
-
-async def send_signal(args: argparse.Namespace, name: str, payload: BaseModel | dict[str, Any]) -> int:
-    handle = await _handle(args)
-    body = payload.model_dump(mode="json", exclude_none=True) if isinstance(payload, BaseModel) else payload
-    await handle.signal(name, body)
-    emit(args, {"reference": args.reference, "signal": name, "sent": True},
-         f"sent {name} to {args.reference} (the case records it, or records why it refused it)")
-    return 0
-
-
-async def send_update(args: argparse.Namespace, name: str, payload: BaseModel | dict[str, Any]) -> int:
-    handle = await _handle(args)
-    body = payload.model_dump(mode="json", exclude_none=True) if isinstance(payload, BaseModel) else payload
-    try:
-        result = await handle.execute_update(name, body, result_type=UpdateResult)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        raise CliError(f"refused: {getattr(cause, 'message', None) or cause}") from None
-    emit(args, result, f"{args.reference}: {result.message}")
-    return 0
-
-
-async def cmd_contact(args: argparse.Namespace) -> int:
-    payload = build(RecordContact, {"at": args.at, "channel": args.channel, "direction": args.direction,
-                                    "by": args.by, "notes": args.notes or "", "kind": args.kind})
-    return await send_signal(args, Signal.RECORD_CONTACT, payload)
-
-
-async def cmd_extend(args: argparse.Namespace) -> int:
-    payload = build(ExtendDeadline, {"working_days": args.working_days, "reason": args.reason,
-                                     "exceptional": args.exceptional, "by": args.by})
-    return await send_signal(args, Signal.EXTEND_DEADLINE, payload)
-
-
-async def cmd_respond(args: argparse.Namespace) -> int:
-    payload = build(StageResponse, {"decision": args.decision, "reasons": args.reasons, "remedy": args.remedy or "",
-                                    "outstanding_actions": args.outstanding or [], "points_addressed": args.point or [],
-                                    "by": args.by})
-    name = Update.SUBMIT_FINAL_RESPONSE if args.final else Update.SUBMIT_STAGE1_RESPONSE
-    return await send_update(args, name, payload)
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CliError(f"{what}: the payload must be a JSON object")
+    return value
 
 
 async def cmd_signal(args: argparse.Namespace) -> int:
-    return await send_signal(args, args.name, load_json(args.data))
+    return await send_signal(args, args.name, _object(load_json(args.data), args.name))
 
 
 async def cmd_update(args: argparse.Namespace) -> int:
-    return await send_update(args, args.name, load_json(args.data))
+    return await send_update(args, args.name, _object(load_json(args.data), args.name))
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    handle = await _handle(args)
+    handle = await case_handle(args)
     s = await handle.query(Query.STATUS, result_type=CaseStatus)
     emit(args, s, render_status(s))
     return 0
 
 
 async def cmd_timeline(args: argparse.Namespace) -> int:
-    handle = await _handle(args)
+    handle = await case_handle(args)
     events = await handle.query(Query.TIMELINE, result_type=list[CaseEvent])
     if args.json:
         print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
@@ -272,29 +191,8 @@ def parser() -> Parser:
     f.add_argument("--desired-outcome")
     f.add_argument("--stage2", action="store_true", help="file straight into Stage 2 (where the policy allows)")
 
-    c = command("contact", cmd_contact, "record a contact with the resident")
-    c.add_argument("--channel", required=True, choices=["phone", "email", "letter", "web", "in_person",
-                                                         "social_media"])
-    c.add_argument("--direction", required=True, choices=[d.value for d in ContactDirection])
-    c.add_argument("--by", required=True, help="who made or took the contact")
-    c.add_argument("--notes")
-    c.add_argument("--kind", default="general", choices=[k.value for k in ContactKind])
-    c.add_argument("--at", help="ISO date-time with offset; default now")
-
-    e = command("extend", cmd_extend, "extend the current response deadline")
-    e.add_argument("--working-days", type=int, required=True)
-    e.add_argument("--reason", required=True)
-    e.add_argument("--exceptional", action="store_true", help="over the policy's limit, for a genuine reason")
-    e.add_argument("--by", default="case handler")
-
-    r = command("respond", cmd_respond, "submit the Stage 1 response (or, with --final, the Stage 2 one)")
-    r.add_argument("--decision", required=True, choices=["upheld", "partly_upheld", "not_upheld"])
-    r.add_argument("--reasons", required=True)
-    r.add_argument("--remedy")
-    r.add_argument("--outstanding", action="append", help="an outstanding action (repeatable)")
-    r.add_argument("--point", action="append", help="a point of the complaint addressed (repeatable)")
-    r.add_argument("--by", default="case handler")
-    r.add_argument("--final", action="store_true")
+    # contact, extend, respond, review-request, findings, ...: one per signal and update.
+    messages_cmd.add_parsers(sub)
 
     s = command("signal", cmd_signal, "send any signal with a JSON payload")
     s.add_argument("name", choices=[x.value for x in Signal])
@@ -305,6 +203,7 @@ def parser() -> Parser:
 
     command("status", cmd_status, "where the case is: stage, deadlines, breaches")
     command("timeline", cmd_timeline, "every event of the case, in order")
+    list_cmd.add_parser(sub)
     deadline_cmd.add_parser(sub)
     calendar_cmd.add_parser(sub)
     sittings_cmd.add_parser(sub)
@@ -319,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
         return int(result or 0)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,105 @@
+"""What every CLI command shares: one-line errors, output, payload building, sending to a case.
+
+Split out of cli.py so that the command modules (messages_cmd, list_cmd, ...) can use it without
+importing cli.py, which imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.contract import UpdateResult, workflow_id
+from starter.connection import connect
+
+
+class CliError(Exception):
+    """One line for the user; exit code 1 (an unknown case, a refused update, a bad payload)."""
+
+
+class UsageError(CliError):
+    """A bad command line found after argparse (e.g. a flag required unless --from-file); exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def emit(args: argparse.Namespace, value: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        if isinstance(value, BaseModel):
+            print(value.model_dump_json(indent=2))
+        else:
+            print(json.dumps(value, indent=2, default=str))
+    else:
+        print(text)
+
+
+def load_json(text_or_path: str) -> Any:
+    """JSON text, or `@path` to a JSON file."""
+    path = Path(text_or_path[1:]) if text_or_path.startswith("@") else None
+    try:
+        return json.loads(path.read_text() if path else text_or_path)
+    except FileNotFoundError:
+        raise CliError(f"no such file: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise CliError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def build(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    """Validate through the contract's model, so the CLI refuses exactly what the case would."""
+    try:
+        return model.model_validate({k: v for k, v in data.items() if v is not None})
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(str(p) for p in e["loc"]) or "payload"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise CliError(f"{where}: {e['msg']}{more}") from None
+
+
+async def case_handle(args: argparse.Namespace, *, running: bool = False) -> WorkflowHandle:
+    """The case's handle, after checking it exists (and, for messages, that it still runs)."""
+    client = await connect(args.settings)
+    handle = client.get_workflow_handle(workflow_id(args.reference))
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no case with reference {args.reference}") from None
+        raise
+    if running and desc.status is not WorkflowExecutionStatus.RUNNING:
+        state = desc.status.name.lower() if desc.status else "ended"
+        raise CliError(f"case {args.reference} has ended ({state}); it accepts no more messages")
+    return handle
+
+
+def _body(payload: BaseModel | dict[str, Any]) -> Any:
+    return payload.model_dump(mode="json", exclude_none=True) if isinstance(payload, BaseModel) else payload
+
+
+async def send_signal(args: argparse.Namespace, name: str, payload: BaseModel | dict[str, Any]) -> int:
+    handle = await case_handle(args, running=True)
+    await handle.signal(name, _body(payload))
+    emit(args, {"reference": args.reference, "signal": name, "sent": True},
+         f"sent {name} to {args.reference} (the case records it, or records why it refused it: see timeline)")
+    return 0
+
+
+async def send_update(args: argparse.Namespace, name: str, payload: BaseModel | dict[str, Any]) -> int:
+    handle = await case_handle(args, running=True)
+    try:
+        result = await handle.execute_update(name, _body(payload), result_type=UpdateResult)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        raise CliError(f"refused: {getattr(cause, 'message', None) or cause}") from None
+    emit(args, result, f"{args.reference}: {result.message}")
+    return 0
