@@ -181,3 +181,16 @@ CREATE TABLE IF NOT EXISTS panel_bookings (
     attending   boolean NOT NULL DEFAULT false,
     booked_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- Reports (activities/reports.py). Homes a landlord owns, for a reporting year (the calendar year,
+-- or the financial year starting 1 April of it): the denominator of TSM CH01.
+CREATE TABLE IF NOT EXISTS landlord_stock (
+    landlord  text NOT NULL,
+    year      integer NOT NULL,
+    homes     integer NOT NULL CHECK (homes > 0),
+    PRIMARY KEY (landlord, year)
+);
+-- CH01 counts escalations by date; CH02 and the annual report read responses by when they were met.
+CREATE INDEX IF NOT EXISTS complaints_escalated_idx ON complaints (escalated_at) WHERE escalated_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deadlines_met_idx ON deadlines (key, met_at) WHERE met_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS breaches_recorded_idx ON breaches (recorded_at);
