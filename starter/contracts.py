@@ -217,6 +217,15 @@ QUERIES: dict[Query, QueryDoc] = {
 }
 
 START_FILE = "FileComplaint.schema.json"
+START_EXAMPLE: dict[str, Any] = {
+    "reference": "CMP-2026-0001", "policy": "hos-code-2024", "received_at": "2026-12-23T10:00:00+00:00",
+    "channel": "phone",
+    "resident": {"name": "Maria Jones", "address": "Flat 4, 12 Harbour Road, Bristol BS1 4AA",
+                 "email": "maria.jones@example.org"},
+    "property": {"address": "Flat 4, 12 Harbour Road, Bristol", "postcode": "BS1 4AA", "nation": "england-and-wales"},
+    "summary": "Damp and mould in the bedroom reported three times since March; no repair booked.",
+    "desired_outcome": "Repair the leak and treat the mould.",
+}
 UPDATE_RESULT_FILE = "UpdateResult.schema.json"
 
 
@@ -285,6 +294,8 @@ def readme() -> str:
     lines += ["", "## Example payloads", "",
               "Each validates against its schema (tests/test_contracts.py sends every signal example from a plain "
               "client).", ""]
+    lines += [f"Start (`{WORKFLOW_TYPE}` argument):", "", "```json", json.dumps(START_EXAMPLE, ensure_ascii=False),
+              "```", ""]
     for name, doc in MESSAGES.items():
         lines += [f"`{name.value}`:", "", "```json", json.dumps(doc.example, ensure_ascii=False), "```", ""]
     return "\n".join(lines)
