@@ -125,3 +125,9 @@ async def add_sittings(pool: asyncpg.Pool, landlord: str, *days: Any, attendance
 def near(instant: Any, expected: datetime, tolerance_s: float = 60.0) -> bool:
     """Workflow time runs on a little after a skip (real seconds pass), so instants match to a minute."""
     return instant is not None and abs((instant - expected).total_seconds()) < tolerance_s
+
+
+async def wait_for_survey(handle: WorkflowHandle, limit: float = 20.0) -> CaseStatus:
+    """Closed, and the survey sent (its answer window open), so a survey_response is not early."""
+    return await wait_for(handle, lambda s: s.stage.value == "closed" and any(
+        d.key == "survey.answer" for d in s.deadlines), "closure and the survey", limit)

@@ -37,6 +37,7 @@ from tests.support import (
     status,
     timeline_kinds,
     wait_for,
+    wait_for_survey,
     worker,
 )
 
@@ -91,7 +92,7 @@ async def test_code_stage2_happy_path_to_closure_and_survey(time_env: WorkflowEn
             await skip_to(time_env, london(2027, 4, 1, 11))
             result = await handle.execute_update("submit_final_response", FINAL)
             assert result["accepted"] if isinstance(result, dict) else result.accepted
-            s = await wait_for(handle, lambda s: s.stage is Stage.CLOSED, "closure")
+            s = await wait_for_survey(handle)
             assert deadline(s, "stage2.response").met_on_time
             # 20 working days after closure on Thu 1 Apr: 2, 5-9, 12-16, 19-23, 26-29 -> 2027-04-29
             assert deadline(s, "survey.answer").due_date == date(2027, 4, 29)
@@ -196,7 +197,7 @@ async def test_code_stage2_breach_extensions_and_refusals(time_env: WorkflowEnvi
             await skip_to(time_env, london(2027, 5, 4, 11))
             assert len((await status(handle)).breaches) == 1
             await handle.execute_update("submit_final_response", FINAL)
-            s = await wait_for(handle, lambda s: s.stage is Stage.CLOSED, "closure")
+            s = await wait_for_survey(handle)
             assert not deadline(s, "stage2.response").met_on_time
             await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 2})
             final = await handle.result()
@@ -249,7 +250,7 @@ async def test_code_escalation_refused_for_a_listed_reason_closes_the_case(
             assert (await status(handle)).stage is Stage.STAGE1
             await handle.execute_update("refuse_escalation", {
                 "reason_code": "legal_proceedings", "explanation": "Your solicitor has issued a claim."})
-            await wait_for(handle, lambda s: s.stage is Stage.CLOSED, "closure after the refusal")
+            await wait_for_survey(handle)
             assert "already been refused" in await refused(
                 handle, "refuse_escalation", {"reason_code": "already_considered"})
             assert "not in an acknowledged Stage 2" in await refused(handle, "submit_final_response", FINAL)

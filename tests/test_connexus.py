@@ -37,6 +37,7 @@ from tests.support import (
     status,
     timeline_kinds,
     wait_for,
+    wait_for_survey,
     worker,
 )
 
@@ -121,7 +122,7 @@ async def test_connexus_review_happy_path(time_env: WorkflowEnvironment, db_url:
                 "no outcome letter before the findings call"
             await skip_to(time_env, london(2027, 3, 23, 15))
             await handle.signal(Signal.RECORD_CONTACT.value, contact("findings_call", notes="Findings explained"))
-            s = await wait_for(handle, lambda s: s.stage is Stage.CLOSED, "outcome letter and closure")
+            s = await wait_for_survey(handle)
             assert deadline(s, "stage2.response").met_on_time
             await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": True, "score": 7})
             final = await handle.result()
@@ -237,7 +238,7 @@ async def test_connexus_review_unhappy_paths(time_env: WorkflowEnvironment, db_u
                 await h.execute_update("agree_outcome", AGREE)
                 await h.signal(Signal.RECORD_CONTACT.value, contact("findings_call"))
             for h in (a, b):
-                await wait_for(h, lambda s: s.stage is Stage.CLOSED, "closure")
+                await wait_for_survey(h)
             await b.signal(Signal.DECLINE_RESIDENT_PARTICIPATION.value, {"reason": "too late"})
             await wait_for(b, lambda s: s.refused_messages == 2, "decline after the outcome refused")
             assert "already concluded" in (await refusal_reasons(b))[1]

@@ -133,6 +133,7 @@ class ComplaintWorkflow:
         self._involved_customer: InvolvedCustomer | None = None
         self._panelists: list[dict[str, Any]] = []
         self._attend_requested = False
+        self._booked_attending = False  # whether the current panel booking is one the resident attends
         self._sitting: PanelSitting | None = None
         self._panel_decision: PanelDecision | None = None
         self._referral: OmbudsmanReferral | None = None
@@ -297,6 +298,7 @@ class ComplaintWorkflow:
         self._mark(Trigger.FINAL_RESPONSE, S2_RESPONSE, "final_response_sent",
                    f"Final response sent: {DECISION_WORDS[response.decision]}", actor=response.by)
         self._book.cancel(S2_CONTACT)
+        self._set(Status.FINAL_RESPONSE_SENT, "the Ombudsman step")
 
     def _open_review_contact(self) -> None:
         s2 = self._require_policy().stage2
@@ -326,11 +328,12 @@ class ComplaintWorkflow:
         while True:
             sitting = self._book.get(S2_SITTING)
             assert sitting is not None
-            attending_now = self._attend_requested
+            # Compared with the booking, not with a value read here: a request to attend can arrive
+            # between the first booking and this loop.
             await workflow.wait_condition(
-                lambda: sitting.passed_at is not None or self._attend_requested != attending_now
+                lambda: sitting.passed_at is not None or self._attend_requested != self._booked_attending
             )
-            if sitting.passed_at is not None and self._attend_requested == attending_now:
+            if self._attend_requested == self._booked_attending:
                 break
             await self._book_sitting(attending=True)
         assert self._sitting is not None
@@ -366,17 +369,23 @@ class ComplaintWorkflow:
         sits_at = datetime.combine(self._sitting.sits_on, time(10, 0), tzinfo=wd.LONDON)
         self._book.open(self._calendar(), S2_SITTING, rule, Stage.STAGE2, sits_at, kind=DeadlineKind.WINDOW)
         self._wake = True
+        self._booked_attending = attending
         roles = ", ".join(r.replace("_", " ") for r in panel.roles)
         if previous is None:
             self._event("panel_booked", f"Review panel booked for {self._sitting.sits_on.isoformat()}",
                         detail={"sitting_id": self._sitting.id, "sits_on": self._sitting.sits_on.isoformat()})
+        elif previous.id == self._sitting.id:
+            self._event("panel_attendance_arranged",
+                        f"The resident will attend the sitting on {self._sitting.sits_on.isoformat()}",
+                        detail={"sitting_id": self._sitting.id, "why": "resident asked to attend"})
         else:
             self._event("panel_moved",
                         f"Panel moved from {previous.sits_on.isoformat()} to {self._sitting.sits_on.isoformat()}"
                         " so that the resident can attend",
                         detail={"old": previous.sits_on.isoformat(), "new": self._sitting.sits_on.isoformat(),
                                 "why": "resident asked to attend"})
-        await self._letter(f"stage2.panel_sitting.{self._sitting.id}", "panel_sitting", Stage.STAGE2, {
+        key = f"stage2.panel_sitting.{self._sitting.id}" + (".attending" if attending else "")
+        await self._letter(key, "panel_sitting", Stage.STAGE2, {
             "sits_on": _long_date(self._sitting.sits_on), "panel": roles,
             "attendance": "You have asked to attend; we have arranged it." if attending
             else "You do not need to attend. If you would like to, tell us and we will arrange it.",
@@ -1063,9 +1072,11 @@ class ComplaintWorkflow:
         o = self._require_policy().ombudsman
         if o.cooling_off is not None:
             ends = wd.due_date(self._calendar(), workflow.now(), o.cooling_off.length, o.cooling_off.unit)
+            # The period runs to the end of `ends`; a direct referral is accepted from the next day.
             return (f"If you are still unhappy, you can ask the {o.name} to review your complaint. You can ask a "
                     f"designated person (your MP, a local councillor or a tenant panel) to refer it now, or contact "
-                    f"the Ombudsman directly after the eight-week cooling-off period, from {_long_date(ends)}. "
+                    f"the Ombudsman directly once the eight-week cooling-off period has ended on "
+                    f"{_long_date(ends)}, from {_long_date(ends + timedelta(days=1))}. "
                     f"{o.contact}")
         return (f"This is the end of our complaints procedure. If you are still unhappy, you can refer your "
                 f"complaint to the {o.name}, normally within {o.referral_months} months of this letter: {o.contact}")
