@@ -121,12 +121,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 def starter(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     cp = subprocess.run([sys.executable, "-m", "starter", *args], cwd=ROOT, env=env, capture_output=True,
                         text=True, timeout=60)
-    # The CLI sometimes aborts in interpreter teardown after it has finished and printed
-    # (temporalio/sdk-python#300: SIGABRT "PyGILState_Release ... finalizing", or SIGSEGV). Accept
-    # only that, and only with its output complete, until starter/ exits without the teardown.
-    teardown_crash = cp.returncode in (-signal.SIGABRT, -signal.SIGSEGV) and (
-        not cp.stderr.strip() or "finalizing" in cp.stderr)
-    assert cp.returncode == 0 or teardown_crash, f"starter {args[0]} exited {cp.returncode}: {cp.stderr}"
+    assert cp.returncode == 0, f"starter {args[0]} exited {cp.returncode}: {cp.stderr}"
     return cp
 
 
