@@ -146,3 +146,119 @@ async def test_optivo_panel_happy_path(time_env: WorkflowEnvironment, db_url: st
         assert await pool.fetchval("SELECT count(*) FROM breaches WHERE reference=$1", ref) == 0
     finally:
         await pool.close()
+
+
+async def test_optivo_panel_unhappy_paths(time_env: WorkflowEnvironment, db_url: str) -> None:
+    """The resident asks on Mon 15 Mar to attend: a sitting they attend needs 10 working days' notice
+    (16-19, 22-25, 30, 31 -> 31 Mar) and room for them, so the panel moves from 23 Mar to Tue 6 Apr.
+      final response: 10 working days of 6 Apr: 7-9, 12-16, 19, 20 -> 2027-04-20; extended by 3:
+          21, 22, 23 -> 2027-04-23; missed; the decision and letter come on Tue 27 Apr
+      cooling-off: eight weeks after Tue 27 Apr -> Tue 2027-06-22; a direct referral is refused before it
+          ends and accepted after
+    """
+    ref = new_reference("OPT")
+    queue = f"q-{ref}"
+    received = london(2027, 3, 1, 10)
+    await skip_to(time_env, received)
+    pool = await create_pool(db_url)
+    await sittings(pool)
+    try:
+        async with worker(time_env, pool, queue):
+            handle = await start(time_env, complaint(ref, received, policy=POLICY), queue)
+            await wait_for(handle, lambda s: s.status is Status.INVESTIGATING, "acknowledgement")
+            await handle.signal(Signal.REQUEST_TO_ATTEND.value, {})
+            await wait_for(handle, lambda s: s.refused_messages == 1, "attendance at Stage 1 refused")
+            assert "no panel sitting waiting" in (await refusal_reasons(handle))[0]
+            assert "not in an acknowledged Stage 2" in await refused(handle, "record_panel_decision", DECISION)
+            assert "not in an acknowledged Stage 2" in await refused(handle, "request_resident_panelists", PANELISTS)
+            await to_review(time_env, handle)
+            assert deadline(await status(handle), "stage2.panel_sitting").due_date == date(2027, 3, 23)
+
+            # Panelists: an ineligible basis, a household member without consent, then a third are refused.
+            friend = {"panelists": [{"name": "Cy Dunn", "basis": "friend"}]}
+            msg = await refused(handle, "request_resident_panelists", friend)
+            assert "'friend' is not an eligible basis" in msg and "leaseholder" in msg
+            household = {"panelists": [{"name": "Di Eve", "basis": "resident_with_tenant_consent"}]}
+            assert "needs the tenant's consent" in await refused(handle, "request_resident_panelists", household)
+            await handle.execute_update("request_resident_panelists", PANELISTS)
+            third = {"panelists": [{"name": "Ed Fox", "basis": "licensee"}]}
+            assert "at most 2 involved residents" in await refused(handle, "request_resident_panelists", third)
+            assert "the panel has not sat yet" in await refused(handle, "record_panel_decision", DECISION)
+            await handle.signal(Signal.EXTEND_DEADLINE.value, {"working_days": 2, "reason": "Papers late"})
+
+            await handle.signal(Signal.REQUEST_TO_ATTEND.value, {"needs": "Step-free access"})
+            s = await wait_for(handle, lambda s: deadline(s, "stage2.panel_sitting").due_date == date(2027, 4, 6),
+                               "the sitting moved")
+            await handle.signal(Signal.REQUEST_TO_ATTEND.value, {})
+            await handle.signal(Signal.DECLINE_RESIDENT_PARTICIPATION.value, {"reason": "I will speak for myself"})
+            s = await wait_for(handle, lambda s: s.refused_messages == 3, "refusals")
+            reasons = await refusal_reasons(handle)
+            assert "no open response deadline" in reasons[1]
+            assert "already been arranged" in reasons[2]
+            assert "has declined involved residents" in await refused(handle, "request_resident_panelists", third)
+            timeline = await handle.query("timeline", result_type=list[CaseEvent])
+            moved = [e for e in timeline if e.kind == "panel_moved"]
+            assert len(moved) == 1 and moved[0].detail == {
+                "old": "2027-03-23", "new": "2027-04-06", "why": "resident asked to attend"}
+            declined = [e for e in timeline if e.kind == "participation_declined"]
+            assert len(declined) == 1 and "2 resident panelist(s) removed" in declined[0].summary
+
+            await skip_to(time_env, london(2027, 4, 7, 11))
+            s = await wait_for(handle, lambda s: "stage2.response" in [d.key for d in s.deadlines], "panel sat")
+            assert deadline(s, "stage2.response").due_date == date(2027, 4, 20)
+            sat = [e for e in await handle.query("timeline", result_type=list[CaseEvent]) if e.kind == "panel_sat"]
+            assert sat[0].detail["resident_panelists"] == 0, "the declined panelists did not sit"
+            await handle.signal(Signal.EXTEND_DEADLINE.value, {"working_days": 3, "reason": "Chair is ill"})
+            await handle.signal(Signal.EXTEND_DEADLINE.value, {"working_days": 8, "reason": "More time"})
+            s = await wait_for(handle, lambda s: s.refused_messages == 4 and len(s.extensions) == 1, "extensions")
+            assert deadline(s, "stage2.response").due_date == date(2027, 4, 23)
+            assert "over this policy's limit of 10" in (await refusal_reasons(handle))[3]
+
+            await skip_to(time_env, london(2027, 4, 27, 11))
+            s = await wait_for(handle, lambda s: len(s.breaches) == 1, "breach")
+            assert (s.breaches[0].deadline, s.breaches[0].due_date) == ("stage2.response", date(2027, 4, 23))
+            assert s.status is Status.REVIEWING, "the breach leaves the case running"
+            await handle.execute_update("record_panel_decision", DECISION)
+            assert "already recorded" in await refused(handle, "record_panel_decision", DECISION)
+            s = await wait_for(handle, lambda s: s.status is Status.COOLING_OFF, "cooling-off")
+            assert deadline(s, "ombudsman.cooling_off").due_date == date(2027, 6, 22)
+            await handle.signal(Signal.OMBUDSMAN_REFERRAL.value, {"route": "direct"})
+            s = await wait_for(handle, lambda s: s.refused_messages == 5, "direct referral refused")
+            assert s.status is Status.COOLING_OFF
+            assert ("a direct referral is possible only after the cooling-off period ends on 2027-06-22"
+                    in (await refusal_reasons(handle))[4])
+
+            await skip_to(time_env, london(2027, 6, 23, 12))
+            s = await wait_for_survey(handle)
+            await handle.signal(Signal.OMBUDSMAN_REFERRAL.value, {"route": "direct"})
+            await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 1})
+            final = await handle.result()
+            assert final.refused_messages == 5 and len(final.breaches) == 1
+
+        assert await letter_counts(pool, ref) == {
+            "acknowledgement": 1, "stage1_response": 1, "panel_sitting": 2, "stage2_acknowledgement": 1,
+            "extension": 1, "final_response": 1, "survey": 1}
+        keys = [r["letter_key"] for r in await pool.fetch(
+            "SELECT letter_key FROM correspondence WHERE reference=$1 AND kind='panel_sitting' ORDER BY id", ref)]
+        assert len(set(keys)) == 2
+        moved_letter = await pool.fetchval("SELECT body FROM correspondence WHERE reference=$1 AND kind="
+                                           "'panel_sitting' ORDER BY id DESC LIMIT 1", ref)
+        assert "Tuesday 6 April 2027" in moved_letter and "You have asked to attend" in moved_letter
+        assert "Friday 23 April 2027" in await letter_body(pool, ref, "extension")
+        kinds = await timeline_kinds(pool, ref)
+        assert kinds.count("signal_refused") == 5 and kinds.count("deadline_breached") == 1
+        assert kinds.count("panel_moved") == 1 and kinds.count("ombudsman_referral") == 1
+        assert kinds.index("window_closed", kinds.index("final_response_sent")) < kinds.index("ombudsman_referral")
+        booking = await pool.fetchrow("SELECT p.sits_on, b.attending FROM panel_bookings b JOIN panel_sittings p"
+                                      " ON p.id = b.sitting_id WHERE b.reference=$1", ref)
+        assert (booking["sits_on"], booking["attending"]) == (date(2027, 4, 6), True)
+        b = await pool.fetch("SELECT * FROM breaches WHERE reference=$1", ref)
+        assert [(r["deadline_key"], r["due_date"]) for r in b] == [("stage2.response", date(2027, 4, 23))]
+        assert await pool.fetchval(
+            "SELECT count(*) FROM notifications WHERE reference=$1 AND kind='breach'", ref) == 1
+        row = await pool.fetchrow("SELECT stage, status, closed_at FROM complaints WHERE reference=$1", ref)
+        assert (row["stage"], row["status"]) == (Stage.CLOSED.value, "closed")
+        # Closed when the cooling-off ended: the end of Tue 22 June, London time.
+        assert near(row["closed_at"], london(2027, 6, 23, 0))
+    finally:
+        await pool.close()
