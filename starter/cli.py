@@ -28,7 +28,7 @@ from domain.contract import (
     Update,
     workflow_id,
 )
-from starter import calendar_cmd, deadline_cmd, list_cmd, messages_cmd, sittings_cmd
+from starter import calendar_cmd, deadline_cmd, list_cmd, messages_cmd, report_cmd, sittings_cmd
 from starter.common import (  # noqa: F401  (re-exported: other modules and tests import these from cli)
     CliError,
     Parser,
@@ -207,6 +207,7 @@ def parser() -> Parser:
     deadline_cmd.add_parser(sub)
     calendar_cmd.add_parser(sub)
     sittings_cmd.add_parser(sub)
+    report_cmd.add_parser(sub)
     return p
 
 
