@@ -172,14 +172,15 @@ GROUP BY 1, 2 ORDER BY 1, 2
 """
 
 OTHER_SQL = """
-SELECT count(*) FILTER (WHERE t.kind = 'deadline_extended') AS extensions,
+SELECT (SELECT count(*) FROM extensions e JOIN complaints ec ON ec.reference = e.reference
+        WHERE e.at >= $1 AND e.at < $2 AND ($3::text IS NULL OR ec.landlord = $3)) AS extensions,
        count(*) FILTER (WHERE t.kind = 'escalation_refused') AS escalations_refused,
        count(*) FILTER (WHERE t.kind = 'ombudsman_referral') AS ombudsman_referrals,
        count(*) FILTER (WHERE t.kind = 'survey_answered') AS surveys,
        count(*) FILTER (WHERE t.kind = 'survey_answered' AND (t.detail->>'satisfied')::boolean) AS satisfied,
        avg((t.detail->>'score')::numeric) FILTER (WHERE t.kind = 'survey_answered') AS mean_score
 FROM timeline t JOIN complaints c ON c.reference = t.reference
-WHERE t.kind IN ('deadline_extended', 'escalation_refused', 'ombudsman_referral', 'survey_answered')
+WHERE t.kind IN ('escalation_refused', 'ombudsman_referral', 'survey_answered')
   AND t.at >= $1 AND t.at < $2 AND ($3::text IS NULL OR c.landlord = $3)
 """
 

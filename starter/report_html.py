@@ -180,7 +180,7 @@ comes from our complaints case record.</p>
 {_stage_row("Stage 1", "stage1", t.stage1)}
 {_stage_row("Stage 2", "stage2", t.stage2)}
 </tbody></table>
-<p class="muted">Homes: <span data-figure="homes">{t.homes:,}</span> ({'as stored for the year' if t.homes_source ==
+<p class="muted">Homes: <span data-figure='homes'>{t.homes:,}</span> ({'as stored for the year' if t.homes_source ==
 'landlord_stock' else 'as given'}). CH02 counts responses sent in the year; an extension within the Code
 (10 working days at Stage 1, 20 at Stage 2) counts as on time, time beyond that does not.</p>
 
@@ -191,15 +191,15 @@ complaints taken straight to Stage 2, by the month they reached us.</figcaption>
 <h2>Responding on time</h2>
 <figure>{on_time_chart(f)}<figcaption>Acknowledgements and responses sent in the year, and the share sent
 within the Code's timescales.</figcaption></figure>
-<p>We missed <span data-figure="breaches_total">{total_breaches}</span> deadlines in the year and extended
-<span data-figure="extensions">{o['extensions']}</span> response deadlines, telling the resident why each time.</p>
+<p>We missed <span data-figure='breaches_total'>{total_breaches}</span> deadlines in the year and extended
+<span data-figure='extensions'>{o['extensions']}</span> response deadlines, telling the resident why each time.</p>
 <figure>{breaches_chart(f)}</figure>
 
 <h2>Outcomes</h2>
 <figure>{outcomes_chart(f)}<figcaption>The decision in each Stage 1 response and final (Stage 2) response
 sent in the year.</figcaption></figure>
-<p>Escalations we declined, with our reasons: <span data-figure="escalations_refused">{o['escalations_refused']}</span>.
-Residents who told us they had gone to the Housing Ombudsman: <span data-figure="ombudsman_referrals">\
+<p>Escalations we declined, with our reasons: <span data-figure='escalations_refused'>{o['escalations_refused']}</span>.
+Residents who told us they had gone to the Housing Ombudsman: <span data-figure='ombudsman_referrals'>\
 {o['ombudsman_referrals']}</span>.</p>
 
 <h2>What residents told us</h2>
