@@ -20,13 +20,13 @@ FONT = "font-family='Arial, Helvetica, sans-serif'"
 
 
 def _nice_max(value: float) -> float:
-    """A round number at or above value for the top of an axis (1, 2, 5 x 10^n)."""
+    """A round number at or above value for the top of an axis (1, 2, 4, 6, 8 x 10^n)."""
     if value <= 0:
         return 1
     step = 1.0
     while step * 10 <= value:
         step *= 10
-    for m in (1, 2, 5, 10):
+    for m in (1, 2, 4, 6, 8, 10):  # quarters of these are round numbers for the gridlines
         if m * step >= value:
             return m * step
     return 10 * step
