@@ -610,20 +610,25 @@ class ComplaintWorkflow:
     async def calendar_changed(self, payload: RawValue = NO_PAYLOAD) -> None:
         with self._refusing(Signal.CALENDAR_CHANGED) as scope:
             change = parse(CalendarChanged, payload)
-            self._require_policy_or_refuse()
-            if self._cal is None:
-                raise Refused("calendar_changed: the case has no calendar yet")
         if scope.refused:
             return
-        self._cal = await self._load_calendar()
-        moved = self._book.recompute(self._cal)
-        for m in moved:
-            self._event("deadline_moved", f"{m.label} moved from {m.old.isoformat()} to {m.new.isoformat()}: "
-                        f"{change.cause}", detail={"deadline": m.key, "old_due_date": m.old.isoformat(),
-                                                    "new_due_date": m.new.isoformat(), "cause": change.cause})
-        if moved:
-            self._wake = True
-            self._publish()
+        # Told while still being filed: its first calendar may predate the change, so reload after it
+        # (a refusal here would record an event for a case whose dates the change may not touch).
+        await workflow.wait_condition(lambda: self._cal is not None)
+        # One reload at a time, in the order told: overlapping loads can finish out of order and leave
+        # the older snapshot in place. Made here because only this handler uses it.
+        lock: asyncio.Lock = self.__dict__.setdefault("_calendar_lock", asyncio.Lock())
+        async with lock:
+            self._cal = await self._load_calendar()
+            moved = self._book.recompute(self._cal)
+            for m in moved:
+                old, new = m.old.isoformat(), m.new.isoformat()
+                self._event("deadline_moved", f"{m.label} moved from {old} to {new}: {change.cause}",
+                            detail={"deadline": m.key, "old_due_date": old, "new_due_date": new,
+                                    "cause": change.cause})
+            if moved:
+                self._wake = True
+                self._publish()
 
     # =============================================================================================
     # Updates: the caller learns at once whether it was accepted
