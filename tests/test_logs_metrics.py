@@ -208,3 +208,19 @@ def scrape_registry() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The same samples the endpoint serves, read straight from the registry (no port needed)."""
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in metrics.REGISTRY.collect() for s in family.samples}
+
+
+def test_log_level_and_format_come_from_the_environment(captured_logs: io.StringIO) -> None:
+    assert logs.from_env({}) == ("INFO", None)  # None: JSON unless stderr is a terminal
+    assert logs.from_env({"COMPLAINTS_LOG_LEVEL": "debug", "COMPLAINTS_LOG_FORMAT": "json"}) == ("DEBUG", True)
+    assert logs.from_env({"COMPLAINTS_LOG_FORMAT": "console"}) == ("INFO", False)
+    for bad in ({"COMPLAINTS_LOG_LEVEL": "LOUD"}, {"COMPLAINTS_LOG_FORMAT": "xml"}):
+        with pytest.raises(logs.LogConfigError):
+            logs.from_env(bad)
+    # Forced console output is for people, not JSON; the level filters.
+    buf = io.StringIO()
+    logs.configure("WARNING", json=False, stream=buf)
+    structlog.get_logger("complaints.test").info("hidden")
+    structlog.get_logger("complaints.test").warning("shown", reference="CMP-1")
+    out = buf.getvalue()
+    assert "hidden" not in out and "shown" in out and "reference" in out and not out.lstrip().startswith("{")
