@@ -44,12 +44,17 @@ async def record_change(conn: asyncpg.Connection, change: CalendarChange) -> Rec
     async with conn.transaction():
         deleted = await conn.execute(
             "DELETE FROM calendar_changes WHERE day = $1 AND change <> $2 AND nation IS NOT DISTINCT FROM $3",
-            change.day, change.change, nation,
+            change.day,
+            change.change,
+            nation,
         )
         inserted = await conn.execute(
             "INSERT INTO calendar_changes (day, change, nation, reason) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT DO NOTHING",
-            change.day, change.change, nation, change.reason,
+            change.day,
+            change.change,
+            nation,
+            change.reason,
         )
     if not inserted.endswith(" 1"):
         return Recorded.ALREADY

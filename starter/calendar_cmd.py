@@ -1,6 +1,7 @@
 """`python -m starter calendar`: announce a bank holiday or closure, and tell the open cases.
 
-    python -m starter calendar add --date 2027-02-17 --reason "One-off bank holiday" --nation england-and-wales
+    python -m starter calendar add --date 2027-02-17 --reason "One-off bank holiday" \
+        --nation england-and-wales
     recorded: add 2027-02-17 for england-and-wales (One-off bank holiday)
     told 50 open cases (1 had already finished)
 
@@ -51,7 +52,9 @@ def _finished(exc: RPCError) -> bool:
     return exc.status is RPCStatusCode.NOT_FOUND or "already completed" in str(exc).lower()
 
 
-async def tell_cases(client: Client, workflow_ids: list[str], cause: str, concurrency: int = CONCURRENCY) -> Told:
+async def tell_cases(
+    client: Client, workflow_ids: list[str], cause: str, concurrency: int = CONCURRENCY
+) -> Told:
     """Signal `calendar_changed` to each case, a bounded number at a time."""
     payload = CalendarChanged(cause=cause).model_dump(mode="json")
     gate = asyncio.Semaphore(concurrency)
@@ -73,7 +76,9 @@ async def tell_cases(client: Client, workflow_ids: list[str], cause: str, concur
     return result
 
 
-async def apply_change(client: Client, database_url: str, change: CalendarChange) -> tuple[store.Recorded, Told]:
+async def apply_change(
+    client: Client, database_url: str, change: CalendarChange
+) -> tuple[store.Recorded, Told]:
     """Record the change, then tell every open case it concerns. The command's whole work."""
     conn = await _connect_db(database_url)
     try:
@@ -89,7 +94,9 @@ async def _connect_db(url: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(url, timeout=10)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise CommandError(f"cannot reach the case record (COMPLAINTS_DATABASE_URL): {_one_line(exc)}") from None
+        raise CommandError(
+            f"cannot reach the case record (COMPLAINTS_DATABASE_URL): {_one_line(exc)}"
+        ) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -118,10 +125,11 @@ def parse_nation(text: str) -> Nation:
 def add_parser(subparsers: Any) -> None:
     """Register `calendar add|remove|list` on an argparse subparsers object."""
     p = subparsers.add_parser(
-        "calendar", help="announce or withdraw a bank holiday or closure; open cases recompute their deadlines",
+        "calendar",
+        help="announce or withdraw a bank holiday or closure; open cases recompute their deadlines",
         description="Calendar changes that the holidays package does not know (a one-off bank holiday "
-                    "announced at short notice, a cancelled one, a day the organisation is closed). Open "
-                    "cases in the nations concerned move the deadlines the change touches.",
+        "announced at short notice, a cancelled one, a day the organisation is closed). Open "
+        "cases in the nations concerned move the deadlines the change touches.",
     )
     actions = p.add_subparsers(dest="calendar_action", required=True, parser_class=type(p))
     for name, verb in (("add", "make DATE a non-working day"), ("remove", "make DATE a working day again")):
@@ -129,16 +137,25 @@ def add_parser(subparsers: Any) -> None:
         c.add_argument("--date", dest="day", type=parse_day, required=True, metavar="YYYY-MM-DD")
         c.add_argument("--reason", required=True, help="why; each moved deadline records it as the cause")
         where = c.add_mutually_exclusive_group()
-        where.add_argument("--nation", type=parse_nation, metavar="NATION",
-                           help="england-and-wales, scotland or northern-ireland (required for a bank holiday, "
-                                "unless --all-nations)")
+        where.add_argument(
+            "--nation",
+            type=parse_nation,
+            metavar="NATION",
+            help="england-and-wales, scotland or northern-ireland (required for a bank holiday, "
+            "unless --all-nations)",
+        )
         where.add_argument("--all-nations", action="store_true", help="the change applies in every nation")
-        c.add_argument("--kind", choices=KINDS, default="bank-holiday",
-                       help="bank-holiday (default) or closure. A closure is recorded for every nation and "
-                            "every landlord of this case record: calendar_changes has no landlord column yet, "
-                            "so one landlord's own closures belong in its policy file (closures = [...])")
-        c.add_argument("--landlord", metavar="NAME",
-                       help="not yet supported for calendar changes (refused; see --kind)")
+        c.add_argument(
+            "--kind",
+            choices=KINDS,
+            default="bank-holiday",
+            help="bank-holiday (default) or closure. A closure is recorded for every nation and "
+            "every landlord of this case record: calendar_changes has no landlord column yet, "
+            "so one landlord's own closures belong in its policy file (closures = [...])",
+        )
+        c.add_argument(
+            "--landlord", metavar="NAME", help="not yet supported for calendar changes (refused; see --kind)"
+        )
         c.add_argument("--json", action="store_true", help="print a JSON object instead")
         c.set_defaults(func=run, change=name)
     ls = actions.add_parser("list", help="the recorded changes")
@@ -160,16 +177,22 @@ def _fail(message: str) -> int:
 def _change_from(args: argparse.Namespace) -> CalendarChange | str:
     """The change the arguments describe, or why they do not describe one."""
     if args.landlord is not None:
-        return ("--landlord: calendar changes cannot be limited to one landlord yet (calendar_changes has "
-                "no landlord column); put the closure in that landlord's policy file, or leave out --landlord "
-                "to record it for every landlord")
+        return (
+            "--landlord: calendar changes cannot be limited to one landlord yet (calendar_changes has "
+            "no landlord column); put the closure in that landlord's policy file, or leave out --landlord "
+            "to record it for every landlord"
+        )
     if args.day.weekday() >= 5:
-        return f"{args.day} is a {args.day:%A}; weekends are never working days, so there is nothing to change"
+        return (
+            f"{args.day} is a {args.day:%A}; weekends are never working days, so there is nothing to change"
+        )
     if not args.reason.strip():
         return "--reason must say why"
     if args.kind == "closure":
         if args.nation is not None:
-            return "--nation: a closure applies in every nation (leave out --nation, or use --kind bank-holiday)"
+            return (
+                "--nation: a closure applies in every nation (leave out --nation, or use --kind bank-holiday)"
+            )
         nation = None
     elif args.nation is None and not args.all_nations:
         return "a bank holiday needs --nation NATION or --all-nations"
@@ -216,8 +239,10 @@ async def _list(args: argparse.Namespace, url: str) -> int:
     else:
         for r in rows:
             nation = r.nation.value if r.nation else "all nations"
-            print(f"{r.day.isoformat()} {r.day:%a}  {r.change:<6}  {nation:<17}  {r.reason}"
-                  f"  (recorded {r.created_at:%Y-%m-%d %H:%M})")
+            print(
+                f"{r.day.isoformat()} {r.day:%a}  {r.change:<6}  {nation:<17}  {r.reason}"
+                f"  (recorded {r.created_at:%Y-%m-%d %H:%M})"
+            )
     return 0
 
 
@@ -226,23 +251,33 @@ async def _add_or_remove(args: argparse.Namespace, settings: Settings, change: C
     try:
         client = await connect(settings)
     except RuntimeError as exc:
-        raise CommandError(f"cannot reach Temporal at {settings.temporal_address}: {_one_line(exc)}") from None
+        raise CommandError(
+            f"cannot reach Temporal at {settings.temporal_address}: {_one_line(exc)}"
+        ) from None
     recorded, told = await apply_change(client, settings.database_url or "", change)
     where = change.nation.value if change.nation else "every nation"
     summary: dict[str, Any] = {
-        "day": change.day.isoformat(), "change": change.change, "kind": args.kind,
-        "nation": change.nation.value if change.nation else None, "reason": change.reason,
-        "recorded": recorded.value, "told": len(told.told), "already_finished": len(told.finished),
+        "day": change.day.isoformat(),
+        "change": change.change,
+        "kind": args.kind,
+        "nation": change.nation.value if change.nation else None,
+        "reason": change.reason,
+        "recorded": recorded.value,
+        "told": len(told.told),
+        "already_finished": len(told.finished),
         "failed": len(told.failed),
     }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"recorded ({recorded.value}): {change.change} {change.day.isoformat()} for {where} ({change.reason})")
+        what = f"{change.change} {change.day.isoformat()} for {where}"
+        print(f"recorded ({recorded.value}): {what} ({change.reason})")
         finished = f" ({len(told.finished)} had already finished)" if told.finished else ""
         print(f"told {len(told.told)} open cases{finished}")
     if told.failed:
         wid, why = next(iter(told.failed.items()))
-        return _fail(f"{len(told.failed)} cases could not be told (first: {wid}: {why}); "
-                     "run the command again, it is safe to repeat")
+        return _fail(
+            f"{len(told.failed)} cases could not be told (first: {wid}: {why}); "
+            "run the command again, it is safe to repeat"
+        )
     return 0

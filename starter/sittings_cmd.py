@@ -54,19 +54,26 @@ def today_in_london() -> date:
 
 
 # -- the case record -------------------------------------------------------------------------
-async def add_sitting(conn: asyncpg.Connection, landlord: str, sits_on: date, capacity: int,
-                      attendance_possible: bool) -> tuple[Sitting, bool]:
+async def add_sitting(
+    conn: asyncpg.Connection, landlord: str, sits_on: date, capacity: int, attendance_possible: bool
+) -> tuple[Sitting, bool]:
     """The sitting, and whether this call added it (False: it was there already, unchanged)."""
     row = await conn.fetchrow(
-        "INSERT INTO panel_sittings (landlord, sits_on, capacity, attendance_possible) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (landlord, sits_on) DO NOTHING RETURNING id, landlord, sits_on, capacity, attendance_possible",
-        landlord, sits_on, capacity, attendance_possible,
+        "INSERT INTO panel_sittings (landlord, sits_on, capacity, attendance_possible)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (landlord, sits_on) DO NOTHING"
+        " RETURNING id, landlord, sits_on, capacity, attendance_possible",
+        landlord,
+        sits_on,
+        capacity,
+        attendance_possible,
     )
     if row is not None:
         return Sitting(**dict(row)), True
     existing = await conn.fetchrow(
         "SELECT id, landlord, sits_on, capacity, attendance_possible FROM panel_sittings"
-        " WHERE landlord = $1 AND sits_on = $2", landlord, sits_on,
+        " WHERE landlord = $1 AND sits_on = $2",
+        landlord,
+        sits_on,
     )
     assert existing is not None  # the conflict was on this very key
     return Sitting(**dict(existing)), False
@@ -107,17 +114,35 @@ def parse_capacity(text: str) -> int:
 
 def add_parser(subparsers: Any) -> None:
     """Register `sittings add|list` on an argparse subparsers object."""
-    p = subparsers.add_parser("sittings", help="the review panel's set dates (add one, list them)",
-                              description="Review panel sittings: the dates a landlord's panel meets.")
+    p = subparsers.add_parser(
+        "sittings",
+        help="the review panel's set dates (add one, list them)",
+        description="Review panel sittings: the dates a landlord's panel meets.",
+    )
     actions = p.add_subparsers(dest="sittings_action", required=True, parser_class=type(p))
     a = actions.add_parser("add", help="add a sitting (adding it again changes nothing)")
     a.add_argument("--landlord", required=True, help="the landlord as its policy names it, e.g. Optivo")
-    a.add_argument("--date", dest="day", type=parse_day, required=True, metavar="YYYY-MM-DD",
-                   help="the day the panel sits; today or later")
-    a.add_argument("--capacity", type=parse_capacity, default=6, metavar="N",
-                   help="how many cases it can hear (default 6)")
-    a.add_argument("--no-attendance", dest="attendance", action="store_false",
-                   help="residents cannot attend this sitting (a case whose resident asks to attend moves on)")
+    a.add_argument(
+        "--date",
+        dest="day",
+        type=parse_day,
+        required=True,
+        metavar="YYYY-MM-DD",
+        help="the day the panel sits; today or later",
+    )
+    a.add_argument(
+        "--capacity",
+        type=parse_capacity,
+        default=6,
+        metavar="N",
+        help="how many cases it can hear (default 6)",
+    )
+    a.add_argument(
+        "--no-attendance",
+        dest="attendance",
+        action="store_false",
+        help="residents cannot attend this sitting (a case whose resident asks to attend moves on)",
+    )
     a.add_argument("--json", action="store_true", help="print a JSON object instead")
     a.set_defaults(func=run, sittings_add=True)
     ls = actions.add_parser("list", help="the sittings, with how many cases each has booked")
@@ -146,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
         landlord = _landlord(args.landlord)
         if landlord is None:
             known = ", ".join(panel_landlords()) or "none"
-            return _error(f"--landlord: no policy with a review panel names {args.landlord!r} (known: {known})", 2)
+            return _error(
+                f"--landlord: no policy with a review panel names {args.landlord!r} (known: {known})", 2
+            )
     if args.sittings_add:
         today = today_in_london()
         if args.day < today:
@@ -161,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _describe(s: Sitting) -> str:
     attend = "the resident may attend" if s.attendance_possible else "no attendance"
-    return f"{s.landlord} review panel sits on {s.sits_on:%A} {s.sits_on.isoformat()} (capacity {s.capacity}, {attend})"
+    when = f"{s.sits_on:%A} {s.sits_on.isoformat()}"
+    return f"{s.landlord} review panel sits on {when} (capacity {s.capacity}, {attend})"
 
 
 async def _run(args: argparse.Namespace, url: str, landlord: str | None) -> int:
@@ -176,8 +204,8 @@ async def _run(args: argparse.Namespace, url: str, landlord: str | None) -> int:
             else:
                 for r in rows:
                     attend = "attendance possible" if r.attendance_possible else "no attendance"
-                    print(f"{r.sits_on.isoformat()} {r.sits_on:%a}  {r.landlord:<12}  booked {r.booked}/{r.capacity}"
-                          f"  {attend}")
+                    when = f"{r.sits_on.isoformat()} {r.sits_on:%a}"
+                    print(f"{when}  {r.landlord:<12}  booked {r.booked}/{r.capacity}  {attend}")
             return 0
         assert landlord is not None  # --landlord is required for add
         sitting, added = await add_sitting(conn, landlord, args.day, args.capacity, args.attendance)
