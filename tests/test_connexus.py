@@ -77,10 +77,12 @@ async def to_review(env: WorkflowEnvironment, handle) -> None:
     await wait_for(handle, lambda s: s.status is Status.INVESTIGATING, "acknowledgement")
     await skip_to(env, london(2027, 3, 10, 11))
     await handle.execute_update("submit_stage1_response", STAGE1)
-    await wait_for(handle, lambda s: s.status is Status.RESPONDED, "Stage 1 response letter")
+    s = await wait_for(handle, lambda s: s.status is Status.RESPONDED, "Stage 1 response letter")
+    assert deadline(s, "escalation.window").due_date == date(2027, 4, 9)
     await skip_to(env, london(2027, 3, 11, 10))
     await handle.signal(Signal.REQUEST_REVIEW.value, {"reasons": "The carpet was not addressed"})
-    await wait_for(handle, lambda s: "escalation.triage" in [d.key for d in s.deadlines], "triage")
+    s = await wait_for(handle, lambda s: "escalation.triage" in [d.key for d in s.deadlines], "triage")
+    assert deadline(s, "escalation.triage").due_date == date(2027, 3, 12)
 
 
 async def test_connexus_review_happy_path(time_env: WorkflowEnvironment, db_url: str) -> None:

@@ -68,10 +68,13 @@ async def to_review(env: WorkflowEnvironment, handle) -> None:
     await wait_for(handle, lambda s: s.status is Status.INVESTIGATING, "acknowledgement")
     await skip_to(env, london(2027, 3, 10, 11))
     await handle.execute_update("submit_stage1_response", STAGE1)
-    await wait_for(handle, lambda s: s.status is Status.RESPONDED, "Stage 1 response letter")
+    s = await wait_for(handle, lambda s: s.status is Status.RESPONDED, "Stage 1 response letter")
+    # 20 working days after Wed 10 Mar: 11, 12, 15-19, 22-25, (26, 29 Easter), 30, 31, 1, 2, 5-9 Apr
+    assert deadline(s, "escalation.window").due_date == date(2027, 4, 9)
     await skip_to(env, london(2027, 3, 11, 10))
     await handle.signal(Signal.REQUEST_REVIEW.value, {"reasons": "The repair was missed twice"})
-    await wait_for(handle, lambda s: "escalation.triage" in [d.key for d in s.deadlines], "triage")
+    s = await wait_for(handle, lambda s: "escalation.triage" in [d.key for d in s.deadlines], "triage")
+    assert deadline(s, "escalation.triage").due_date == date(2027, 3, 12)
     await skip_to(env, london(2027, 3, 15, 12))
     await wait_for(handle, lambda s: s.status is Status.AWAITING_PANEL, "the panel booking")
 
@@ -234,6 +237,8 @@ async def test_optivo_panel_unhappy_paths(time_env: WorkflowEnvironment, db_url:
             await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 1})
             final = await handle.result()
             assert final.refused_messages == 5 and len(final.breaches) == 1
+            # Woken only by real deadlines: the whole case stays a few hundred history events.
+            assert len((await handle.fetch_history()).events) < 500
 
         assert await letter_counts(pool, ref) == {
             "acknowledgement": 1, "stage1_response": 1, "panel_sitting": 2, "stage2_acknowledgement": 1,

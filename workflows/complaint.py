@@ -373,7 +373,8 @@ class ComplaintWorkflow:
         roles = ", ".join(r.replace("_", " ") for r in panel.roles)
         if previous is None:
             self._event("panel_booked", f"Review panel booked for {self._sitting.sits_on.isoformat()}",
-                        detail={"sitting_id": self._sitting.id, "sits_on": self._sitting.sits_on.isoformat()})
+                        detail={"sitting_id": self._sitting.id, "sits_on": self._sitting.sits_on.isoformat(),
+                                "panel_roles": list(panel.roles), "chair_role": panel.chair_role})
         elif previous.id == self._sitting.id:
             self._event("panel_attendance_arranged",
                         f"The resident will attend the sitting on {self._sitting.sits_on.isoformat()}",
@@ -540,10 +541,13 @@ class ComplaintWorkflow:
             withdraw, self._involved_customer = self._involved_customer, None
             removed = len(self._panelists)
             self._panelists = []
-            summary = ("The resident declined involved-resident participation"
-                       + ("; the invitation is withdrawn" if withdraw else "; no invitation will be sent")
-                       + (f"; {removed} resident panelist(s) removed" if removed else ""))
-            self._event("participation_declined", summary, actor="resident", detail={"reason": decline.reason})
+            if part.mode is ParticipationMode.RESIDENT_CHOSEN_PANELISTS:
+                outcome = f"; {removed} resident panelist(s) removed" if removed else "; no resident panelists will sit"
+            else:
+                outcome = "; the invitation is withdrawn" if withdraw else "; no invitation will be sent"
+            self._event("participation_declined", "The resident declined involved-resident participation" + outcome,
+                        actor="resident", detail={"reason": decline.reason, "panelists_removed": removed,
+                                                  "invitation_withdrawn": withdraw is not None})
         if withdraw is not None:
             await self._act("withdraw_involved_customer", self._c.reference, None, "Withdraw the invitation")
             await self._send(LetterRequest(
