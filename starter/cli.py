@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from datetime import datetime
 from typing import Any
@@ -212,6 +213,17 @@ def parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _run(argv)
+    if argv is None:
+        # Run as a program: end without interpreter finalization, during which the Temporal client's
+        # Rust threads can abort CPython (SIGABRT after the command succeeded; temporalio/sdk-python#300).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     args.settings = Settings.from_env()
     try:

@@ -41,14 +41,33 @@ class ListFilters:
 
 
 def quote(value: str) -> str:
-    """A visibility-query string literal. Backslash and quote are escaped, so a value can never end
-    the literal early and add clauses of its own (e.g. a handler named "x' OR 'a'='a")."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A visibility-query string literal. A quote is doubled (standard SQL), so a value can never end
+    the literal early and add clauses of its own (e.g. a handler named "x' OR 'a'='a"). Backslashes
+    are refused: the query parser reads backslash-quote as an escaped quote, and on the dev server no
+    escaping of a backslash matches a stored one. No staff id, policy id or enum value contains one."""
+    if "\\" in value or any(ord(ch) < 32 for ch in value):
+        raise ValueError(f"{value!r}: backslashes and control characters cannot be searched for")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def search_value(text: str) -> str:
+    """argparse type for free-text filters: refuse at once (exit 2) what quote() would refuse."""
+    try:
+        quote(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def due_before_instant(day: date) -> datetime:
-    """`--due-before D`: due on a day before D, i.e. due before D starts in London (as UTC)."""
-    return datetime.combine(day, time(0, 0), tzinfo=LONDON).astimezone(UTC)
+    """The bound for `--due-before D`: midday of D in London, as UTC.
+
+    A deadline due on day X falls due at the end of X, i.e. at the midnight starting X+1
+    (domain.calendar.end_of_day). So "due on a day before D" is NextDeadline <= the start of D, and
+    any instant inside D separates it from "due on D". Midday, compared with `<`, rather than
+    `<= midnight`: the dev server's SQLite visibility never matches a datetime equal to the bound.
+    """
+    return datetime.combine(day, time(12, 0), tzinfo=LONDON).astimezone(UTC)
 
 
 def build_query(f: ListFilters) -> str:
@@ -140,11 +159,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--overdue", action=argparse.BooleanOptionalAction, default=None,
                    help="only cases with a missed deadline still unmet (--no-overdue: none)")
     p.add_argument("--due-before", type=_day, metavar="YYYY-MM-DD", help="next deadline falls on a day before this")
-    p.add_argument("--policy", help="policy id, e.g. hos-code-2024")
-    p.add_argument("--handler", help="staff id of the case handler (the Stage 2 reviewer once at Stage 2)")
+    p.add_argument("--policy", type=search_value, help="policy id, e.g. hos-code-2024")
+    p.add_argument("--handler", type=search_value, help="staff id of the case handler (the Stage 2 reviewer once at Stage 2)")
     p.add_argument("--nation", choices=[n.value for n in Nation])
     p.add_argument("--open", action="store_true", help="only cases still running")
-    p.add_argument("--task-queue", help="only cases on this task queue")
+    p.add_argument("--task-queue", type=search_value, help="only cases on this task queue")
     p.add_argument("--limit", type=_limit, default=DEFAULT_LIMIT, help=f"at most this many rows ({DEFAULT_LIMIT})")
     p.add_argument("--query", action="store_true", help="also print the visibility query sent")
     p.add_argument("--json", action="store_true", help="machine-readable output (includes the query)")
