@@ -131,3 +131,11 @@ async def wait_for_survey(handle: WorkflowHandle, limit: float = 20.0) -> CaseSt
     """Closed, and the survey sent (its answer window open), so a survey_response is not early."""
     return await wait_for(handle, lambda s: s.stage.value == "closed" and any(
         d.key == "survey.answer" for d in s.deadlines), "closure and the survey", limit)
+
+
+async def replays(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """Replay the case's full history with today's code: a nondeterministic change fails here."""
+    from temporalio.worker import Replayer
+
+    await Replayer(workflows=[ComplaintWorkflow], data_converter=env.client.data_converter).replay_workflow(
+        await handle.fetch_history())

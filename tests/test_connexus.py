@@ -32,6 +32,7 @@ from tests.support import (
     london,
     near,
     new_reference,
+    replays,
     skip_to,
     start,
     status,
@@ -247,6 +248,7 @@ async def test_connexus_review_unhappy_paths(time_env: WorkflowEnvironment, db_u
             for h in (a, b):
                 await h.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 3})
                 await h.result()
+                await replays(time_env, h)
 
         assert await letter_counts(pool, a_ref) == {
             "acknowledgement": 1, "stage1_response": 1, "stage2_acknowledgement": 1, "extension": 1,

@@ -31,6 +31,7 @@ from tests.support import (
     london,
     near,
     new_reference,
+    replays,
     skip_to,
     start,
     status,
@@ -239,6 +240,7 @@ async def test_optivo_panel_unhappy_paths(time_env: WorkflowEnvironment, db_url:
             assert final.refused_messages == 5 and len(final.breaches) == 1
             # Woken only by real deadlines: the whole case stays a few hundred history events.
             assert len((await handle.fetch_history()).events) < 500
+            await replays(time_env, handle)
 
         assert await letter_counts(pool, ref) == {
             "acknowledgement": 1, "stage1_response": 1, "panel_sitting": 2, "stage2_acknowledgement": 1,
