@@ -88,7 +88,10 @@ def _body(payload: BaseModel | dict[str, Any]) -> Any:
 
 async def send_signal(args: argparse.Namespace, name: str, payload: BaseModel | dict[str, Any]) -> int:
     handle = await case_handle(args, running=True)
-    await handle.signal(name, _body(payload))
+    try:
+        await handle.signal(name, _body(payload))
+    except RPCError as exc:  # e.g. the case ended between the check and the send
+        raise CliError(f"{name} not delivered to {args.reference}: {exc.message}") from None
     emit(args, {"reference": args.reference, "signal": name, "sent": True},
          f"sent {name} to {args.reference} (the case records it, or records why it refused it: see timeline)")
     return 0
@@ -101,5 +104,7 @@ async def send_update(args: argparse.Namespace, name: str, payload: BaseModel | 
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise CliError(f"refused: {getattr(cause, 'message', None) or cause}") from None
+    except RPCError as exc:  # the server could not hand the update to the case (e.g. its task is failing)
+        raise CliError(f"{name} not delivered to {args.reference}: {exc.message}") from None
     emit(args, result, f"{args.reference}: {result.message}")
     return 0

@@ -210,14 +210,16 @@ async def test_each_search_attribute_finds_exactly_the_right_cases(dev_env: Work
             # The CLI sends the same queries and prints the same cases.
             env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host,
                    "TEMPORAL_NAMESPACE": client.namespace}
-            r = cli("list", "--task-queue", queue, "--stage", "stage-1", "--open", "--json", env=env)
+            # In a thread, so that the worker on this event loop is not held up while the CLI runs.
+            r = await asyncio.to_thread(cli, "list", "--task-queue", queue, "--stage", "stage-1", "--open", "--json",
+                                        env=env)
             assert r.returncode == 0, r.stderr
             out = json.loads(r.stdout)
             assert out["query"] == q(stage="stage-1", open=True) and out["count"] == 3
             assert {c_["reference"] for c_ in out["cases"]} == {refs[k] for k in "ABD"}
             row_d = next(c_ for c_ in out["cases"] if c_["reference"] == refs["D"])
             assert row_d["overdue"] is True and row_d["policy"] == "optivo" and row_d["next_deadline"] is None
-            r = cli("list", "--task-queue", queue, "--overdue", "--query", env=env)
+            r = await asyncio.to_thread(cli, "list", "--task-queue", queue, "--overdue", "--query", env=env)
             lines = r.stdout.splitlines()
             assert r.returncode == 0 and lines[0] == f"query: {q(overdue=True)}", r
             assert lines[1].split() == ["reference", "stage", "status", "next", "deadline", "handler", "overdue"]
@@ -258,6 +260,10 @@ async def test_ensure_search_attributes_is_idempotent(dev_env: WorkflowEnvironme
         r = subprocess.run([sys.executable, "worker.py", "--ensure-search-attributes"], cwd=ROOT, text=True,
                            capture_output=True, env={**os.environ, **env, "TEMPORAL_NAMESPACE": namespace},
                            timeout=60)
+        # A known SDK hazard (temporalio/sdk-python#300): the client's Rust threads can abort CPython's
+        # finalization after the work is done. An operator's script sees exit -6, so this is a failure of
+        # worker.py (fix: end the --ensure-search-attributes path with os._exit), not of the test.
+        assert "PyGILState_Release" not in r.stderr, f"worker.py aborted at interpreter exit: {r.stderr[:200]}"
         assert r.returncode == 0, r.stderr
         return r.stdout.strip().splitlines()[-1]
 
