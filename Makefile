@@ -31,3 +31,10 @@ clean:
 .PHONY: contracts
 contracts: $(STAMP)
 	$(BIN)/python -m starter.contracts
+
+# The Temporal UI as operators see it, in a real headless Chromium (Debian's package; not part of make test).
+.PHONY: screenshots
+screenshots: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,screenshots]'
+	$(BIN)/python scripts/ui_screenshots.py
