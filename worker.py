@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
@@ -118,4 +119,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The SDK's native runtime can crash while the interpreter finalises (sdk-python#300), after the
+    # work is done: flush and leave without finalising, so scripts see our exit code, not an abort.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
