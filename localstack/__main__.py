@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import shlex
 import signal
 import sys
@@ -36,8 +37,10 @@ from temporalio.client import Client
 
 from activities.db import apply_schema, seed_reference_data
 from domain import logs
+from domain.encryption import EncryptionCodec, KeyRing
 from localstack.postgres import EmbeddedPostgres, create_database, wait_ready, with_database
-from localstack.temporal import StackError, TemporalDevServer, find_binary
+from localstack.temporal import StackError, TemporalDevServer, ensure_port_free, find_binary
+from starter.codec_server import CodecServer
 from starter.connection import Settings
 from worker import ensure_search_attributes, run_worker
 
@@ -53,6 +56,7 @@ class Config:
     var_dir: Path
     port: int
     ui_port: int
+    codec_port: int
 
     @classmethod
     def from_env(cls) -> Config:
@@ -60,8 +64,9 @@ class Config:
         settings = Settings.from_env()
         port = _port(settings.temporal_address.rpartition(":")[2], "TEMPORAL_ADDRESS's port")
         ui_port = _port(env.get("COMPLAINTS_UI_PORT") or "8233", "COMPLAINTS_UI_PORT")
+        codec_port = _port(env.get("COMPLAINTS_CODEC_PORT") or "8888", "COMPLAINTS_CODEC_PORT")
         var_dir = Path(env.get("COMPLAINTS_VAR_DIR") or "var").resolve()
-        return cls(settings=settings, var_dir=var_dir, port=port, ui_port=ui_port)
+        return cls(settings=settings, var_dir=var_dir, port=port, ui_port=ui_port, codec_port=codec_port)
 
 
 class ConfigError(Exception):
@@ -109,17 +114,51 @@ class Stack:
         self.temporal_dir = config.var_dir / "temporal"
         self.temporal: TemporalDevServer | None = None
         self.postgres: EmbeddedPostgres | None = None
+        self.codec: CodecServer | None = None
+        self.keys_file: Path | None = None
+        self.token_file: Path | None = None
         self.settings = config.settings.model_copy(update={"temporal_address": f"{IP}:{config.port}"})
+
+    @property
+    def codec_url(self) -> str:
+        return f"http://{IP}:{self.config.codec_port}"
+
+    def _secrets(self) -> tuple[KeyRing | None, str]:
+        """The key ring and the codec server's token: from the environment, else kept under var/."""
+        ring = self.settings.keyring
+        if ring is None and not self.settings.plaintext:
+            keys = self.config.var_dir / "keys.json"
+            if not keys.exists():
+                _write_secret(keys, KeyRing.generate("local-1").to_json())
+            ring = KeyRing.from_json(keys.read_text(encoding="utf-8"), str(keys))
+            self.keys_file = keys
+            self.settings = self.settings.model_copy(update={"keyring": ring})
+        token = os.environ.get("COMPLAINTS_CODEC_TOKEN") or ""
+        if not token:
+            token_file = self.config.var_dir / "codec-token"
+            if not token_file.exists():
+                _write_secret(token_file, secrets.token_urlsafe(24))
+            token = token_file.read_text(encoding="utf-8").strip()
+            self.token_file = token_file
+        return ring, token
 
     async def start(self, stop: asyncio.Event) -> Client | None:
         """Temporal and PostgreSQL up, schema applied, data seeded. None if `stop` came first."""
         self.temporal_dir.mkdir(parents=True, exist_ok=True)
+        ring, token = self._secrets()
+        if ring is not None:
+            ensure_port_free(IP, self.config.codec_port, "codec server, from COMPLAINTS_CODEC_PORT")
         server = TemporalDevServer(
             binary=find_binary("temporal"), db_file=self.temporal_dir / "temporal.db",
             log_file=self.temporal_dir / "server.log", ip=IP, port=self.config.port,
             ui_port=self.config.ui_port, namespace=self.settings.temporal_namespace,
+            codec_endpoint=self.codec_url if ring is not None else None,
         )
         server.start()
+        if ring is not None:
+            ui = f"http://{IP}:{self.config.ui_port}"
+            self.codec = CodecServer(EncryptionCodec(ring), token, (ui, f"http://localhost:{self.config.ui_port}"))
+            self.codec.start_in_background(IP, self.config.codec_port)
         self.temporal = server
         # PostgreSQL starts while the dev server boots; neither needs the other.
         database_url = await self._database()
@@ -156,6 +195,9 @@ class Stack:
 
     def stop(self) -> None:
         """Temporal first (the worker is already down), then PostgreSQL. Safe to call twice."""
+        if self.codec is not None:
+            self.codec.stop()
+            self.codec = None
         if self.temporal is not None:
             code = self.temporal.stop()
             log.info("temporal dev server stopped", exit_code=code)
@@ -201,16 +243,34 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
-def _write_env(path: Path, settings: Settings) -> None:
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+
+
+def _write_env(path: Path, settings: Settings, keys_file: Path | None) -> None:
     values = {
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TEMPORAL_NAMESPACE": settings.temporal_namespace,
         "COMPLAINTS_TASK_QUEUE": settings.task_queue,
         "COMPLAINTS_DATABASE_URL": settings.database_url or "",
     }
+    if keys_file is not None:  # the CLI reads and writes cases encrypted, as the worker does
+        values["COMPLAINTS_ENCRYPTION_KEYS_FILE"] = str(keys_file)
     lines = ["# Written by `python -m localstack` while it runs; `source` it in a second terminal."]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _codec_lines(stack: Stack) -> list[str]:
+    if stack.codec is None:
+        return ["  Encryption        off (COMPLAINTS_ENCRYPTION=off): the UI shows residents' data in clear"]
+    token = _shown(stack.token_file) if stack.token_file else "COMPLAINTS_CODEC_TOKEN"
+    return [f"  Codec server      {stack.codec_url}  (payloads are encrypted; to read cases in the UI, sign in",
+            f"                    at {stack.codec_url}/login with the token in {token}, then turn on",
+            "                    'Include cross-origin credentials' in the UI's codec settings)"]
 
 
 def _banner(stack: Stack, env_file: Path) -> str:
@@ -231,6 +291,7 @@ def _banner(stack: Stack, env_file: Path) -> str:
         f"task queue {s.task_queue}, state in {_shown(stack.temporal.db_file)})",
         f"  Database          {database}  ({where})",
         f"  Environment       written to {_shown(env_file)}",
+        *_codec_lines(stack),
         "",
         "  In a second terminal:",
         f"    source {_shown(env_file)}",
@@ -258,7 +319,7 @@ async def run(config: Config) -> None:
         stop_waiter = asyncio.create_task(stop.wait())
         try:
             if await _worker_polling(client, stack.settings.task_queue, worker, stop):
-                _write_env(env_file, stack.settings)
+                _write_env(env_file, stack.settings, stack.keys_file)
                 print(_banner(stack, env_file), flush=True)
             await asyncio.wait([worker, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
         finally:

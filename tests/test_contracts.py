@@ -12,14 +12,17 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_pool
 from domain.calendar import LONDON
 from domain.case import CaseEvent, CaseStatus
 from domain.contract import FileComplaint, Query, Signal, Update, UpdateResult, workflow_id
+from domain.encryption import EncryptionCodec
 from starter import contracts
 from starter.contracts import MESSAGES, QUERIES, START_EXAMPLE, START_FILE, UPDATE_RESULT_FILE, schema_file
+from tests.conftest import TEST_KEYRING
 from tests.support import new_reference, worker
 
 DOCS = contracts.OUT_DIR
@@ -169,8 +172,10 @@ async def poll(what: str, check, limit: float = 30.0):
 
 
 async def test_a_plain_client_drives_a_case_with_documented_json_only(dev_env: WorkflowEnvironment, db_url: str) -> None:
-    # Default data converter: payloads go over the wire as json/plain, as any SDK would send them.
-    plain = await Client.connect(dev_env.client.service_client.config.target_host, namespace=dev_env.client.namespace)
+    # Default payload converter: plain JSON dicts, as any SDK sends them, sealed with the documented
+    # AES-GCM codec (a service in another language implements it, or posts to the codec server).
+    plain = await Client.connect(dev_env.client.service_client.config.target_host, namespace=dev_env.client.namespace,
+                                 data_converter=DataConverter(payload_codec=EncryptionCodec(TEST_KEYRING)))
     ref = new_reference("PLAIN")
     queue = f"contracts-{ref}"
     start = {**START_EXAMPLE, "reference": ref,

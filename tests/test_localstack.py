@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ def free_port() -> int:
 def stack_env(var_dir: Path, port: int, ui_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "COMPLAINTS_"))}
     env.update(COMPLAINTS_VAR_DIR=str(var_dir), TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
-               COMPLAINTS_UI_PORT=str(ui_port))
+               COMPLAINTS_UI_PORT=str(ui_port), COMPLAINTS_CODEC_PORT=str(free_port()))
     return env
 
 
@@ -109,6 +110,15 @@ def localstack(env: dict[str, str]) -> Iterator[Running]:
                 running.kill()
 
 
+def post_status(url: str, body: bytes, headers: dict[str, str]) -> int:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in path.read_text().splitlines():
@@ -173,6 +183,14 @@ def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path)
         client_env = {**os.environ, **read_env_file(var_dir / "env")}
         assert client_env["TEMPORAL_ADDRESS"] == f"127.0.0.1:{port}"
         assert client_env["COMPLAINTS_DATABASE_URL"].startswith("postgresql://")
+        # Residents' data goes to Temporal encrypted, with keys the stack made and keeps to itself.
+        keys = Path(client_env["COMPLAINTS_ENCRYPTION_KEYS_FILE"])
+        assert keys == var_dir / "keys.json" and keys.stat().st_mode & 0o077 == 0
+        codec = f"http://127.0.0.1:{env['COMPLAINTS_CODEC_PORT']}"
+        assert codec in out and http_status(f"{codec}/health") == 200
+        assert post_status(f"{codec}/decode", b'{"payloads": []}', {}) == 401, "no token, no decryption"
+        token = (var_dir / "codec-token").read_text().strip()
+        assert post_status(f"{codec}/decode", b'{"payloads": []}', {"Authorization": f"Bearer {token}"}) == 200
 
         filed = starter(client_env, "file", "--reference", reference, "--resident-name", "Maria Jones",
                         "--resident-address", "Flat 4, 12 Harbour Road, Bristol BS1 4AA",

@@ -23,7 +23,6 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -33,6 +32,7 @@ from domain import logs
 from domain.case import CaseEvent, Stage, Status
 from domain.contract import Signal, workflow_id
 from domain.records import CaseSnapshot, EventBatch, LetterRequest, RegisterComplaint
+from tests.conftest import CONVERTER
 from tests.support import complaint, london, new_reference, skip_to, start, wait_for
 from worker import build_worker
 from workflows.complaint import ComplaintWorkflow
@@ -86,7 +86,7 @@ async def test_a_case_logs_with_its_context_once_and_counts_what_it_wrote(
     server = metrics.serve(product_port, addr="127.0.0.1")
     # The worker's client is made with the metrics Runtime, as worker.run_worker does.
     client = await Client.connect(time_env.client.service_client.config.target_host,
-                                  namespace=time_env.client.namespace, data_converter=pydantic_data_converter,
+                                  namespace=time_env.client.namespace, data_converter=CONVERTER,
                                   runtime=metrics.sdk_runtime(sdk_port, host="127.0.0.1"))
     before = scrape(product_port)
     activities = CaseRecordActivities(pool)
@@ -159,7 +159,7 @@ async def test_a_case_logs_with_its_context_once_and_counts_what_it_wrote(
     # Replaying the finished history (as a worker recovering it would) logs nothing more.
     seen = len(captured_logs.getvalue())
     history = await time_env.client.get_workflow_handle(wf_id).fetch_history()
-    await Replayer(workflows=[ComplaintWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+    await Replayer(workflows=[ComplaintWorkflow], data_converter=CONVERTER).replay_workflow(history)
     replayed = [x for x in lines(io.StringIO(captured_logs.getvalue()[seen:]))
                 if x.get("logger") == "temporalio.workflow"]
     assert replayed == []
