@@ -156,6 +156,15 @@ async def test_a_case_logs_with_its_context_once_and_counts_what_it_wrote(
     timeline = Counter(r["kind"] for r in await pool.fetch("SELECT kind FROM timeline WHERE reference=$1", ref))
     assert Counter(x["case_event"] for x in wf_lines) == timeline
 
+    # Logs never carry personal data: nothing the resident told us appears in any line of the lifecycle.
+    c = complaint(ref, received)
+    personal = [c.resident.name, c.resident.address, c.resident.email, c.property.address, c.summary,
+                c.desired_outcome, *c.resident.name.split()]
+    text = captured_logs.getvalue()
+    assert text.count("\n") > 20, "the lifecycle logged almost nothing: the check below would prove nothing"
+    leaked = [p for p in personal if p and p in text]
+    assert leaked == [], f"personal data in the worker's log: {leaked}"
+
     # Replaying the finished history (as a worker recovering it would) logs nothing more.
     seen = len(captured_logs.getvalue())
     history = await time_env.client.get_workflow_handle(wf_id).fetch_history()
