@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import asyncpg
@@ -28,8 +26,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities import calendar_changes as store
 from activities.calendar_data import CalendarChange
-from domain.calendar import Nation
 from domain.contract import CalendarChanged, Signal
+from starter.arguments import parse_day, parse_nation
 from starter.connection import Settings, connect
 
 CONCURRENCY = 50  # signals in flight at once: enough to be quick, few enough not to flood the server
@@ -104,22 +102,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 # -- the command -------------------------------------------------------------------------------
-def parse_day(text: str) -> date:
-    # fromisoformat also takes 20270217 and 2027-W07-3; operators mean one spelling.
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
-    raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)")
-
-
-def parse_nation(text: str) -> Nation:
-    try:
-        return Nation(text)
-    except ValueError:
-        known = ", ".join(n.value for n in Nation)
-        raise argparse.ArgumentTypeError(f"unknown nation {text!r} (one of {known})") from None
 
 
 def add_parser(subparsers: Any) -> None:

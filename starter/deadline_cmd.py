@@ -23,6 +23,7 @@ from domain.calendar import (
     end_of_day,
     explain,
 )
+from starter.arguments import parse_day, parse_nation
 
 BARE_DATE_TIME = time(9, 0)  # a bare --from date means the start of an ordinary office day
 MAX_LENGTH = 10_000  # beyond this we would be building centuries of holidays for a typo
@@ -65,19 +66,6 @@ def parse_length(text: str) -> int:
     return n
 
 
-def parse_nation(text: str) -> Nation:
-    try:
-        return Nation(text)
-    except ValueError:
-        known = ", ".join(n.value for n in Nation)
-        raise argparse.ArgumentTypeError(f"unknown nation {text!r} (one of {known})") from None
-
-
-def parse_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def add_parser(subparsers: Any) -> None:

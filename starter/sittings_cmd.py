@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from datetime import date, datetime
 from typing import Any
@@ -22,6 +21,7 @@ from pydantic import BaseModel
 
 from domain.calendar import LONDON
 from domain.policy import PolicyError, ReviewKind, available_policies, load_policy
+from starter.arguments import parse_day
 from starter.connection import Settings
 
 MAX_CAPACITY = 100  # cases one sitting can hear; more is a typo, not a panel
@@ -93,14 +93,6 @@ async def list_sittings(conn: asyncpg.Connection, landlord: str | None = None) -
 
 
 # -- the command -----------------------------------------------------------------------------
-def parse_day(text: str) -> date:
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
-    raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)")
-
 
 def parse_capacity(text: str) -> int:
     try:

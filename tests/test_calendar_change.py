@@ -32,6 +32,7 @@ from domain.calendar import CalendarSnapshot, Nation
 from domain.case import CaseStatus, Status
 from domain.contract import Signal
 from starter.calendar_cmd import apply_change
+from tests.conftest import CONVERTER
 from tests.support import complaint, deadline, london, new_reference, skip_to, start, status, wait_for, worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,11 +118,15 @@ async def settled(handle: WorkflowHandle, loads: int, limit: float = 60.0) -> No
 
 
 async def last_timer_summary(handle: WorkflowHandle) -> str:
-    summary = ""
+    summary = None
     async for e in handle.fetch_history_events():
         if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and e.user_metadata.HasField("summary"):
-            summary = json.loads(e.user_metadata.summary.data)
-    return summary
+            summary = e.user_metadata.summary
+    if summary is None:
+        return ""
+    # Summaries are payloads like any other: encrypted on the way to Temporal, so decode them.
+    [text] = await CONVERTER.decode([summary], [str])
+    return text
 
 
 def moves(timeline: list[dict]) -> list[dict]:

@@ -1,0 +1,28 @@
+"""Argument types the commands share, so a date or a nation is read the same way everywhere and a
+bad one gives the same one-line error."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import date
+
+from domain.calendar import Nation
+
+
+def parse_day(text: str) -> date:
+    # fromisoformat also takes 20270217 and 2027-W07-3; operators mean one spelling.
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)")
+
+
+def parse_nation(text: str) -> Nation:
+    try:
+        return Nation(text)
+    except ValueError:
+        known = ", ".join(n.value for n in Nation)
+        raise argparse.ArgumentTypeError(f"unknown nation {text!r} (one of {known})") from None
