@@ -38,3 +38,11 @@ screenshots: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,screenshots]'
 	$(BIN)/python scripts/ui_screenshots.py
+
+# Re-record tests/histories/ (the replay test's input). On purpose only: see README, Contributing.
+.PHONY: record-histories
+record-histories: $(STAMP)
+	rm -f tests/histories/*.json
+	COMPLAINTS_RECORD_HISTORIES=1 $(BIN)/python -m pytest -q \
+		tests/test_stage1.py tests/test_code_stage2.py tests/test_connexus.py tests/test_optivo.py
+	@ls tests/histories/

@@ -24,6 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.db import create_pool
 from domain.case import CaseEvent, Stage, Status
 from domain.contract import Signal
+from tests.conftest import CONVERTER
+from tests.history_files import record
 from tests.support import (
     complaint,
     deadline,
@@ -98,6 +100,7 @@ async def test_code_stage2_happy_path_to_closure_and_survey(time_env: WorkflowEn
             assert deadline(s, "survey.answer").due_date == date(2027, 4, 29)
             await handle.signal(Signal.SURVEY_RESPONSE.value, SURVEY)
             final = await handle.result()
+            await record(handle, "hos-code-2024-happy", CONVERTER.payload_codec)
             assert final.status is Status.CLOSED and final.breaches == [] and final.refused_messages == 0
 
         assert await letter_counts(pool, ref) == {
@@ -201,6 +204,7 @@ async def test_code_stage2_breach_extensions_and_refusals(time_env: WorkflowEnvi
             assert not deadline(s, "stage2.response").met_on_time
             await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 2})
             final = await handle.result()
+            await record(handle, "hos-code-2024-unhappy-breach-extensions-refusals", CONVERTER.payload_codec)
             assert final.refused_messages == 7
 
         assert await letter_counts(pool, ref) == {
@@ -256,6 +260,7 @@ async def test_code_escalation_refused_for_a_listed_reason_closes_the_case(
             assert "not in an acknowledged Stage 2" in await refused(handle, "submit_final_response", FINAL)
             await handle.signal(Signal.SURVEY_RESPONSE.value, SURVEY)
             final = await handle.result()
+            await record(handle, "hos-code-2024-unhappy-escalation-refused", CONVERTER.payload_codec)
             assert final.stage is Stage.CLOSED and final.stage2_handler is None
 
         assert await letter_counts(pool, ref) == {

@@ -24,6 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.db import create_pool
 from domain.case import CaseEvent, Stage, Status
 from domain.contract import Signal
+from tests.conftest import CONVERTER
+from tests.history_files import record
 from tests.support import (
     complaint,
     deadline,
@@ -129,6 +131,7 @@ async def test_connexus_review_happy_path(time_env: WorkflowEnvironment, db_url:
             assert deadline(s, "stage2.response").met_on_time
             await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": True, "score": 7})
             final = await handle.result()
+            await record(handle, "connexus-happy", CONVERTER.payload_codec)
             assert final.breaches == [] and final.refused_messages == 0
 
         assert await letter_counts(pool, ref) == {
@@ -245,10 +248,11 @@ async def test_connexus_review_unhappy_paths(time_env: WorkflowEnvironment, db_u
             await b.signal(Signal.DECLINE_RESIDENT_PARTICIPATION.value, {"reason": "too late"})
             await wait_for(b, lambda s: s.refused_messages == 2, "decline after the outcome refused")
             assert "already concluded" in (await refusal_reasons(b))[1]
-            for h in (a, b):
+            for h, path in ((a, "declined-before-invitation"), (b, "declined-after-invitation")):
                 await h.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 3})
                 await h.result()
                 await replays(time_env, h)
+                await record(h, f"connexus-unhappy-{path}", CONVERTER.payload_codec)
 
         assert await letter_counts(pool, a_ref) == {
             "acknowledgement": 1, "stage1_response": 1, "stage2_acknowledgement": 1, "extension": 1,

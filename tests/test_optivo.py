@@ -22,6 +22,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.db import create_pool
 from domain.case import CaseEvent, Stage, Status
 from domain.contract import Signal
+from tests.conftest import CONVERTER
+from tests.history_files import record
 from tests.support import (
     add_sittings,
     complaint,
@@ -124,6 +126,7 @@ async def test_optivo_panel_happy_path(time_env: WorkflowEnvironment, db_url: st
             assert deadline(s, "survey.answer").due_date == date(2027, 4, 29)
             await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": True, "score": 9})
             final = await handle.result()
+            await record(handle, "optivo-happy", CONVERTER.payload_codec)
             assert final.breaches == [] and final.refused_messages == 0
 
         assert await letter_counts(pool, ref) == {
@@ -237,6 +240,7 @@ async def test_optivo_panel_unhappy_paths(time_env: WorkflowEnvironment, db_url:
             await handle.signal(Signal.OMBUDSMAN_REFERRAL.value, {"route": "direct"})
             await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 1})
             final = await handle.result()
+            await record(handle, "optivo-unhappy", CONVERTER.payload_codec)
             assert final.refused_messages == 5 and len(final.breaches) == 1
             # Woken only by real deadlines: the whole case stays a few hundred history events.
             assert len((await handle.fetch_history()).events) < 500

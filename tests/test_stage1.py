@@ -18,6 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.db import create_pool
 from domain.case import Stage, Status
 from domain.contract import Signal
+from tests.conftest import CONVERTER
+from tests.history_files import record
 from tests.support import (
     complaint,
     deadline,
@@ -90,6 +92,7 @@ async def test_stage1_over_christmas_with_extension_breach_and_worker_restart(
             s = await wait_for(handle, lambda s: s.stage is Stage.CLOSED, "closure")
             await handle.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 4})
             final = await handle.result()
+            await record(handle, "hos-code-2024-unhappy-stage1-christmas-restart", CONVERTER.payload_codec)
             assert final.status is Status.CLOSED
             timeline = await handle.query("timeline")
 
