@@ -33,7 +33,7 @@ async def _decode_in_place(message: Message, codec: PayloadCodec) -> None:
             entries = list(value.values())
             if field.message_type.fields_by_name["value"].message_type is None:
                 continue
-        elif field.label == field.LABEL_REPEATED:
+        elif field.is_repeated:
             entries = list(value)
         else:
             entries = [value]
