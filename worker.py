@@ -26,10 +26,12 @@ from temporalio.worker import Worker
 from activities import metrics
 from activities.case_record import CaseRecordActivities
 from activities.db import apply_schema, create_pool
+from activities.retention import RetentionActivities
 from domain import logs
 from domain import search_attributes as sa
 from starter.connection import Settings, connect
 from workflows.complaint import ComplaintWorkflow
+from workflows.retention import RetentionWorkflow
 
 log = structlog.get_logger("complaints.worker")
 
@@ -56,8 +58,9 @@ def build_worker(client: Client, activities: CaseRecordActivities, task_queue: s
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ComplaintWorkflow],
-        activities=activities.all(),
+        # The retention sweep shares the queue and the case record's pool (see starter/retention_cmd.py).
+        workflows=[ComplaintWorkflow, RetentionWorkflow],
+        activities=activities.all() + RetentionActivities(activities.pool).all(),
         max_cached_workflows=max_cached_workflows,
         interceptors=[logs.ActivityLogContext()],
     )
