@@ -33,6 +33,8 @@ class DeadlineUnit(StrEnum):
     WORKING_DAYS = "working_days"
     CALENDAR_DAYS = "calendar_days"
     WEEKS = "weeks"
+    # Compressed time for tests and benchmarks only: the policy loader refuses it in shipped policies.
+    SECONDS = "seconds"
 
 
 class CalendarRangeError(ValueError):
@@ -148,6 +150,8 @@ def due_date(cal: CalendarSnapshot, trigger: datetime, length: int, unit: Deadli
         return start + timedelta(days=length)
     if unit is DeadlineUnit.WEEKS:
         return start + timedelta(weeks=length)
+    if unit is DeadlineUnit.SECONDS:
+        return (_london(trigger) + timedelta(seconds=length)).date()
     raise ValueError(f"unknown deadline unit {unit!r}")
 
 
@@ -160,8 +164,49 @@ def end_of_day(d: date) -> datetime:
     return datetime.combine(d + _DAY, time(0), tzinfo=LONDON).astimezone(UTC)
 
 
+def due_instant(
+    cal: CalendarSnapshot, trigger: datetime, length: int, unit: DeadlineUnit, extended_by: int = 0
+) -> datetime:
+    """The instant a deadline passes, after `extended_by` working days of extension.
+
+    Day units end at the end of the (extended) due date. Seconds are exact, with no working-day
+    rounding and no closing time, and an extension on them adds seconds, so a test's clock and
+    the deadline's agree to the second.
+    """
+    if unit is DeadlineUnit.SECONDS:
+        if length < 0 or extended_by < 0:
+            raise ValueError(f"deadline length and extension must be >= 0, got {length} and {extended_by}")
+        _london(trigger)  # refuses a naive trigger, as the day units do
+        return trigger + timedelta(seconds=length + extended_by)
+    base = due_date(cal, trigger, length, unit)
+    return end_of_day(add_working_days(cal, base, extended_by) if extended_by else base)
+
+
+def due_day(instant: datetime, unit: DeadlineUnit) -> date:
+    """The London date a deadline passing at `instant` (from `due_instant`) is due by."""
+    if unit is DeadlineUnit.SECONDS:
+        return instant.astimezone(LONDON).date()
+    # Day units pass at the next midnight after their due date.
+    return (instant.astimezone(LONDON) - _DAY).date()
+
+
 def due_at(cal: CalendarSnapshot, trigger: datetime, length: int, unit: DeadlineUnit) -> datetime:
-    return end_of_day(due_date(cal, trigger, length, unit))
+    return due_instant(cal, trigger, length, unit)
+
+
+def reminder_instant(
+    cal: CalendarSnapshot, due: datetime, unit: DeadlineUnit, before: int, at: time
+) -> datetime:
+    """When to remind about a deadline passing at `due`: `before` working days earlier at `at`
+    London time, or, for a seconds deadline, `before` seconds earlier."""
+    if unit is DeadlineUnit.SECONDS:
+        return due - timedelta(seconds=before)
+    day = due_day(due, unit)
+    for _ in range(before):
+        day -= _DAY
+        while not is_working_day(cal, day):
+            day -= _DAY
+    return datetime.combine(day, at, tzinfo=LONDON).astimezone(due.tzinfo)
 
 
 class SkippedDay(BaseModel):
@@ -176,7 +221,7 @@ def explain(
 ) -> tuple[date, list[SkippedDay]]:
     """The due date and every day from the trigger's date to the due date that did not count.
 
-    Only working-day deadlines skip anything; calendar days and weeks count every day.
+    Only working-day deadlines skip anything; calendar days, weeks and seconds count every day.
     """
     due = due_date(cal, trigger, length, unit)
     if unit is not DeadlineUnit.WORKING_DAYS:

@@ -7,8 +7,10 @@ the Ombudsman the final letter gives. The workflow follows it; a new landlord is
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from collections.abc import Iterator
 from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +22,9 @@ from domain.calendar import DeadlineUnit
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 DEFAULT_POLICY = "hos-code-2024"
+# Extra policy directories (os.pathsep-separated), searched after POLICY_DIR: how tests and
+# benchmarks bring their compressed-time policies without shipping them.
+POLICY_PATH_ENV = "COMPLAINTS_POLICY_PATH"
 
 
 class Trigger(StrEnum):
@@ -154,10 +159,30 @@ class Policy(_Strict):
     stage2: StageTwo
     ombudsman: Ombudsman
     survey: Survey = Survey()
+    # A policy for tests and benchmarks (it may count in seconds); never one a landlord runs.
+    test_only: bool = False
+
+    @model_validator(mode="after")
+    def _seconds_only_in_tests(self) -> Policy:
+        for where, rule in deadline_rules(self):
+            if rule.unit is DeadlineUnit.SECONDS and not self.test_only:
+                raise ValueError(f"{where}.unit: 'seconds' is only for test policies (test_only = true)")
+        return self
 
     @property
     def pinned(self) -> str:
         return f"{self.id}@{self.version}"
+
+
+def deadline_rules(model: BaseModel, where: str = "") -> Iterator[tuple[str, DeadlineRule]]:
+    """Every deadline rule in a policy, with its dotted field name (for error messages)."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        here = f"{where}.{name}" if where else name
+        if isinstance(value, DeadlineRule):
+            yield here, value
+        elif isinstance(value, BaseModel):
+            yield from deadline_rules(value, here)
 
 
 class PolicyError(ValueError):
@@ -183,18 +208,35 @@ def load_policy_file(path: Path) -> Policy:
         raise PolicyError(f"{path}: field {where}: {first['msg']}") from exc
     if policy.id != path.stem:
         raise PolicyError(f"{path}: field id: is {policy.id!r} but the file is named {path.stem!r}")
+    if path.resolve().parent == POLICY_DIR.resolve():
+        # A shipped policy runs real cases: compressed test time there would breach every deadline.
+        if policy.test_only:
+            raise PolicyError(f"{path}: field test_only: a shipped policy cannot be a test policy")
+        for where, rule in deadline_rules(policy):
+            if rule.unit is DeadlineUnit.SECONDS:
+                raise PolicyError(f"{path}: field {where}.unit: 'seconds' is not allowed in a shipped policy")
     return policy
 
 
-def load_policy(policy_id: str, directory: Path = POLICY_DIR) -> Policy:
+def policy_dirs() -> list[Path]:
+    """POLICY_DIR, then the directories in $COMPLAINTS_POLICY_PATH (read at each call)."""
+    extra = os.environ.get(POLICY_PATH_ENV, "")
+    return [POLICY_DIR, *(Path(p) for p in extra.split(os.pathsep) if p)]
+
+
+def load_policy(policy_id: str, directory: Path | None = None) -> Policy:
+    """The policy by id, from `directory` or else the first directory on the search path that has it."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,40}", policy_id):
         raise PolicyError(f"unknown policy {policy_id!r}")
-    path = policy_path(policy_id, directory)
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in directory.glob("*.toml")))
-        raise PolicyError(f"unknown policy {policy_id!r} (known: {known})")
-    return load_policy_file(path)
+    dirs = [directory] if directory is not None else policy_dirs()
+    for d in dirs:
+        path = policy_path(policy_id, d)
+        if path.exists():
+            return load_policy_file(path)
+    known = ", ".join(available_policies(directory))
+    raise PolicyError(f"unknown policy {policy_id!r} (known: {known})")
 
 
-def available_policies(directory: Path = POLICY_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.toml"))
+def available_policies(directory: Path | None = None) -> list[str]:
+    dirs = [directory] if directory is not None else policy_dirs()
+    return sorted({p.stem for d in dirs for p in d.glob("*.toml")})

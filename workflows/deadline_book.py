@@ -7,7 +7,7 @@ and its keeper loop asks it what wakes next.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 from domain import calendar as wd
 from domain.calendar import CalendarSnapshot
@@ -37,22 +37,19 @@ class DeadlineBook:
 
     # -- computing -------------------------------------------------------------------------------
     @staticmethod
-    def _due(cal: CalendarSnapshot, d: Deadline) -> date:
-        base = wd.due_date(cal, d.trigger_at, d.length, d.unit)
-        return wd.add_working_days(cal, base, d.extended_by) if d.extended_by else base
+    def _due(cal: CalendarSnapshot, d: Deadline) -> tuple[date, datetime]:
+        """The due date and the instant it passes, both through domain.calendar's one path."""
+        at = wd.due_instant(cal, d.trigger_at, d.length, d.unit, d.extended_by)
+        return wd.due_day(at, d.unit), at
 
     @staticmethod
-    def _reminder(cal: CalendarSnapshot, due: date, before: int, trigger_at: datetime) -> datetime | None:
+    def _reminder(cal: CalendarSnapshot, d: Deadline) -> datetime | None:
+        before = d.reminder_working_days_before
         if before <= 0:
             return None
-        day = due
-        for _ in range(before):
-            day -= timedelta(days=1)
-            while not wd.is_working_day(cal, day):
-                day -= timedelta(days=1)
-        at = datetime.combine(day, REMINDER_TIME, tzinfo=wd.LONDON).astimezone(trigger_at.tzinfo)
+        at = wd.reminder_instant(cal, d.due_at, d.unit, before, REMINDER_TIME).astimezone(d.trigger_at.tzinfo)
         # A reminder that would fall before the clock started says nothing useful.
-        return at if at > trigger_at else None
+        return at if at > d.trigger_at else None
 
     # -- changing --------------------------------------------------------------------------------
     def open(
@@ -64,7 +61,8 @@ class DeadlineBook:
         trigger_at: datetime,
         kind: DeadlineKind = DeadlineKind.DUTY,
     ) -> Deadline:
-        due = wd.due_date(cal, trigger_at, rule.length, rule.unit)
+        at = wd.due_instant(cal, trigger_at, rule.length, rule.unit)
+        due = wd.due_day(at, rule.unit)
         deadline = Deadline(
             key=key,
             label=rule.label,
@@ -75,10 +73,10 @@ class DeadlineBook:
             trigger_at=trigger_at,
             original_due_date=due,
             due_date=due,
-            due_at=wd.end_of_day(due),
+            due_at=at,
             reminder_working_days_before=rule.reminder_working_days_before,
-            reminder_at=self._reminder(cal, due, rule.reminder_working_days_before, trigger_at),
         )
+        deadline.reminder_at = self._reminder(cal, deadline)
         self.deadlines[key] = deadline
         return deadline
 
@@ -101,9 +99,8 @@ class DeadlineBook:
         return Moved(key, d.label, old, d.due_date)
 
     def _place(self, cal: CalendarSnapshot, d: Deadline) -> None:
-        d.due_date = self._due(cal, d)
-        d.due_at = wd.end_of_day(d.due_date)
-        d.reminder_at = self._reminder(cal, d.due_date, d.reminder_working_days_before, d.trigger_at)
+        d.due_date, d.due_at = self._due(cal, d)
+        d.reminder_at = self._reminder(cal, d)
         if d.reminded and d.reminder_at is not None:
             d.reminded = False  # the date moved: remind again before the new one
 
@@ -114,7 +111,7 @@ class DeadlineBook:
             if not d.open or d.passed_at is not None:
                 continue
             old = d.due_date
-            new = self._due(cal, d)
+            new, _ = self._due(cal, d)
             if new != old:
                 self._place(cal, d)
                 moved.append(Moved(d.key, d.label, old, new))
