@@ -46,3 +46,14 @@ record-histories: $(STAMP)
 	COMPLAINTS_RECORD_HISTORIES=1 $(BIN)/python -m pytest -q \
 		tests/test_stage1.py tests/test_code_stage2.py tests/test_connexus.py tests/test_optivo.py
 	@ls tests/histories/
+
+# Faults on the real stack (dev server on a file, PostgreSQL, the worker as its own process), at full
+# size: 200 cases, the worker SIGKILLed for 90 s. `make test` runs the same tests at 40 cases.
+.PHONY: test-faults
+test-faults: $(STAMP)
+	COMPLAINTS_FAULT_CASES=200 COMPLAINTS_FAULT_CHAOS_SECONDS=90 $(BIN)/python -m pytest -m faults tests/faults -q
+
+# `make bench` (BENCH_SIZE=small for a ~2 minute run; see bench/__main__.py for every knob). Starts its
+# own dev server, PostgreSQL and worker; never part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python -m bench --size $(or $(BENCH_SIZE),full) $(if $(BENCH_OUT),--out $(BENCH_OUT))

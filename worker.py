@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import metrics
-from activities.case_record import CaseRecordActivities
+from activities.case_record import CaseRecordActivities, OutageLogging
 from activities.db import apply_schema, create_pool
 from activities.retention import RetentionActivities
 from domain import logs
@@ -62,7 +62,7 @@ def build_worker(client: Client, activities: CaseRecordActivities, task_queue: s
         workflows=[ComplaintWorkflow, RetentionWorkflow],
         activities=activities.all() + RetentionActivities(activities.pool).all(),
         max_cached_workflows=max_cached_workflows,
-        interceptors=[logs.ActivityLogContext()],
+        interceptors=[logs.ActivityLogContext(), OutageLogging()],
     )
 
 

@@ -7,12 +7,18 @@ returns what was written the first time.
 
 from __future__ import annotations
 
+import logging
+import os
+import time
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import asyncpg
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from activities import calendar_data, letters, metrics
 from domain.calendar import CalendarSnapshot
@@ -310,3 +316,93 @@ def _ts(value: str):
     from datetime import datetime
 
     return datetime.fromisoformat(value)
+
+
+# -- outages of the case record ---------------------------------------------------------------------
+# While PostgreSQL is down every activity attempt fails, and with hundreds of cases open that is
+# hundreds of attempts a minute: logged one by one (the SDK warns with a traceback per attempt) they
+# would bury the one fact an operator needs. So connection failures are logged once per interval,
+# with the count since the last line, and once more when the record answers again.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, or the Unix socket is gone
+    asyncpg.PostgresConnectionError,  # includes a connection that died mid-query
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, or starting up
+)
+CASE_RECORD_UNAVAILABLE = "CaseRecordUnavailable"
+
+
+class OutageLog:
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._since: float | None = None  # when the outage began, None while the record answers
+        self._last_line = 0.0
+        self._failures = 0  # attempts failed since the last line
+
+    def failed(self, exc: BaseException) -> None:
+        now = self._clock()
+        self._failures += 1
+        if self._since is None:
+            self._since, self._last_line, self._failures = now, now, 0
+            log.error("case record unreachable; activities retry with backoff", error=type(exc).__name__,
+                      detail=str(exc)[:200], log_interval_s=self.interval_s)
+        elif now - self._last_line >= self.interval_s:
+            log.warning("case record still unreachable", down_for_s=round(now - self._since),
+                        failed_attempts=self._failures, error=type(exc).__name__)
+            self._last_line, self._failures = now, 0
+
+    def succeeded(self) -> None:
+        if self._since is not None:
+            log.info("case record reachable again", down_for_s=round(self._clock() - self._since),
+                     failed_attempts=self._failures)
+            self._since = None
+
+
+class _OutageInbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, outage: OutageLog) -> None:
+        super().__init__(next)
+        self._outage = outage
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            result = await self.next.execute_activity(input)
+        except OUTAGE_ERRORS as exc:
+            self._outage.failed(exc)
+            # Retryable; BENIGN keeps the SDK's own per-attempt line at DEBUG (the line above stands for it).
+            raise ApplicationError(f"case record unavailable: {type(exc).__name__}", type=CASE_RECORD_UNAVAILABLE,
+                                   category=ApplicationErrorCategory.BENIGN) from exc
+        if activity.info().activity_type != Activity.LOAD_POLICY:  # reads a file, proves nothing about the record
+            self._outage.succeeded()
+        return result
+
+
+class _PoolFloorFilter(logging.Filter):
+    """asyncpg's pool warns, with a traceback, each time it fails to reconnect its idle connection:
+    that is one more attempt of the same outage, counted in the outage log instead."""
+
+    def __init__(self, outage: OutageLog) -> None:
+        super().__init__()
+        self.outage = outage
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("Failed to restore the pool connection floor"):
+            return True
+        exc = record.exc_info[1] if record.exc_info and record.exc_info[1] else ConnectionError("pool floor")
+        self.outage.failed(exc)
+        return False
+
+
+class OutageLogging(Interceptor):
+    """Worker interceptor: case-record outages logged once per interval (COMPLAINTS_OUTAGE_LOG_SECONDS, 30)."""
+
+    def __init__(self, interval_s: float | None = None) -> None:
+        if interval_s is None:
+            interval_s = float(os.environ.get("COMPLAINTS_OUTAGE_LOG_SECONDS") or 30)
+        self.outage = OutageLog(interval_s)
+        pool_log = logging.getLogger("asyncpg.pool")
+        for old in [f for f in pool_log.filters if isinstance(f, _PoolFloorFilter)]:
+            pool_log.removeFilter(old)  # one per process: the newest worker's
+        pool_log.addFilter(_PoolFloorFilter(self.outage))
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _OutageInbound(next, self.outage)
