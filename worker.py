@@ -16,6 +16,7 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import timedelta
 
 import structlog
 from temporalio.api.enums.v1 import IndexedValueType
@@ -53,6 +54,12 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     return sorted(missing)
 
 
+# On SIGTERM the worker stops polling and gives running activities this long to finish before it
+# cancels them (a cancelled one is retried elsewhere; all are idempotent). Longer than the case
+# activities' 30 s timeout; deploy/ grants the pod more than this plus its preStop pause.
+GRACEFUL_SHUTDOWN = timedelta(seconds=60)
+
+
 def build_worker(client: Client, activities: CaseRecordActivities, task_queue: str,
                  max_cached_workflows: int = 10_000) -> Worker:
     return Worker(
@@ -63,6 +70,7 @@ def build_worker(client: Client, activities: CaseRecordActivities, task_queue: s
         activities=activities.all() + RetentionActivities(activities.pool).all(),
         max_cached_workflows=max_cached_workflows,
         interceptors=[logs.ActivityLogContext(), OutageLogging()],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 

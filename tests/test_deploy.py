@@ -403,22 +403,26 @@ def check_dockerfile() -> list[str]:
 
 
 def check_graceful_shutdown() -> list[str]:
+    from worker import GRACEFUL_SHUTDOWN
     from workflows.complaint import ACTIVITY_TIMEOUT
     problems = []
-    need = ACTIVITY_TIMEOUT.total_seconds()
+    if GRACEFUL_SHUTDOWN < ACTIVITY_TIMEOUT:
+        problems.append(f"worker.py: GRACEFUL_SHUTDOWN {GRACEFUL_SHUTDOWN} is shorter than an activity")
+    # The orchestrator must wait out the worker's own shutdown window, or activities die mid-write.
+    need = GRACEFUL_SHUTDOWN.total_seconds()
     for c in containers():
         if not (c.ours and c.is_worker):
             continue
         if c.where.startswith("compose"):
             grace = int(str(c.raw["stop_grace_period"]).rstrip("s"))
             if c.raw.get("stop_signal", "SIGTERM") != "SIGTERM" or grace <= need:
-                problems.append(f"{c.where}: stop_grace_period {grace}s does not outlast an activity ({need}s)")
+                problems.append(f"{c.where}: stop_grace_period {grace}s does not outlast the worker's shutdown ({need}s)")
             continue
         pre_stop = c.raw["lifecycle"]["preStop"]["exec"]["command"]
         sleep = float(pre_stop[1]) if pre_stop[0] == "sleep" else 0.0
         grace = c.pod["terminationGracePeriodSeconds"]
         if grace <= need + sleep:
-            problems.append(f"{c.where}: terminationGracePeriodSeconds {grace} <= activity {need}s + preStop {sleep}s")
+            problems.append(f"{c.where}: terminationGracePeriodSeconds {grace} <= shutdown {need}s + preStop {sleep}s")
         if not c.raw["resources"].get("requests") or not c.raw["resources"].get("limits"):
             problems.append(f"{c.where}: resource requests and limits expected")
     return problems
