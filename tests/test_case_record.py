@@ -1,0 +1,61 @@
+"""What the case record must hold, and when: registration before the calendar, decisions in the
+timeline, and the Stage 2 appointment's different-person rule enforced by the activity itself."""
+
+from __future__ import annotations
+
+import asyncpg
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.calendar_data import CalendarChange, build_snapshot
+from activities.case_record import CaseRecordActivities
+from domain import calendar as wd
+from domain.calendar import CalendarSnapshot, Nation
+from domain.records import Activity, CalendarRequest
+from starter.calendar_cmd import apply_change
+from tests.support import complaint, deadline, new_reference, start, wait_for
+from workflows.complaint import ComplaintWorkflow
+
+NATION = Nation.ENGLAND_AND_WALES
+
+
+async def test_a_calendar_change_made_while_a_case_is_being_filed_reaches_it(
+    time_env: WorkflowEnvironment, pool: asyncpg.Pool, db_url: str
+) -> None:
+    """The calendar command tells the open cases in the complaints table. A change made just after
+    the case's first calendar was read must still reach it, so the case is registered before that."""
+    ref = new_reference("REG")
+    queue = f"reg-{ref}"
+    now = await time_env.get_current_time()
+    today = now.astimezone(wd.LONDON).date()
+    before = build_snapshot(NATION, today.year, today.year + 3)
+    # Three working days on: inside the Stage 1 response count however late today the case arrives.
+    holiday = wd.add_working_days(before, today, 3)
+    change = CalendarChange(day=holiday, change="add", reason="One-off bank holiday", nation=NATION)
+    record = CaseRecordActivities(pool)
+    announced: list[bool] = []
+
+    @activity.defn(name=Activity.LOAD_CALENDAR)
+    async def load_calendar_then_announce(request: CalendarRequest) -> CalendarSnapshot:
+        snapshot = await record.load_calendar(request)
+        if not announced:  # the first read of the case's calendar; the change lands right after it
+            announced.append(True)
+            await apply_change(time_env.client, db_url, change)
+        return snapshot
+
+    acts = [a for a in record.all() if a.__name__ != "load_calendar"]
+    async with Worker(time_env.client, task_queue=queue, workflows=[ComplaintWorkflow],
+                      activities=[*acts, load_calendar_then_announce]):
+        handle = await start(time_env, complaint(ref, now), queue)
+        s = await wait_for(handle, lambda s: any(d.key == "stage1.response" for d in s.deadlines),
+                           "the Stage 1 response deadline")
+        after = before.model_copy(update={"non_working": {**before.non_working, holiday: change.reason}})
+        d = deadline(s, "stage1.response")
+        expected = wd.due_date(after, d.trigger_at, d.length, d.unit)
+        assert expected != wd.due_date(before, d.trigger_at, d.length, d.unit)
+        s = await wait_for(handle, lambda s: deadline(s, "stage1.response").due_date == expected,
+                           f"the response deadline to count the holiday on {holiday}")
+        await handle.terminate("test over")
+    assert announced
+
