@@ -143,6 +143,9 @@ class ComplaintWorkflow:
         self._contact_fix: SupplyContactDetails | None = None
         self._pending_letters: list[LetterRequest] = []
         self._published: tuple[Any, ...] | None = None
+        # One calendar reload at a time, in the order told: overlapping loads can finish out of order
+        # and leave the older snapshot in place.
+        self._calendar_lock = asyncio.Lock()
 
     # =============================================================================================
     # The procedure
@@ -628,10 +631,7 @@ class ComplaintWorkflow:
         # Told while still being filed: its first calendar may predate the change, so reload after it
         # (a refusal here would record an event for a case whose dates the change may not touch).
         await workflow.wait_condition(lambda: self._cal is not None)
-        # One reload at a time, in the order told: overlapping loads can finish out of order and leave
-        # the older snapshot in place. Made here because only this handler uses it.
-        lock: asyncio.Lock = self.__dict__.setdefault("_calendar_lock", asyncio.Lock())
-        async with lock:
+        async with self._calendar_lock:
             self._cal = await self._load_calendar()
             moved = self._book.recompute(self._cal)
             for m in moved:
