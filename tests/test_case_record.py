@@ -3,7 +3,12 @@ timeline, and the Stage 2 appointment's different-person rule enforced by the ac
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
 import asyncpg
+import pytest
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -12,12 +17,15 @@ from activities.calendar_data import CalendarChange, build_snapshot
 from activities.case_record import CaseRecordActivities
 from domain import calendar as wd
 from domain.calendar import CalendarSnapshot, Nation
+from domain.contract import Signal
+from domain.policy import POLICY_PATH_ENV
 from domain.records import Activity, CalendarRequest
 from starter.calendar_cmd import apply_change
-from tests.support import complaint, deadline, new_reference, start, wait_for
+from tests.support import complaint, deadline, new_reference, signal, start, wait_for, worker
 from workflows.complaint import ComplaintWorkflow
 
 NATION = Nation.ENGLAND_AND_WALES
+TEST_POLICIES = Path(__file__).resolve().parent / "policies"
 
 
 async def test_a_calendar_change_made_while_a_case_is_being_filed_reaches_it(
@@ -59,3 +67,33 @@ async def test_a_calendar_change_made_while_a_case_is_being_filed_reaches_it(
         await handle.terminate("test over")
     assert announced
 
+
+
+# -- the decision in the timeline ------------------------------------------------------------------
+async def test_the_responses_record_their_decision_in_the_timeline(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reports read detail->>'decision'; the compressed-time Code policy takes the case through both
+    stages in seconds."""
+    monkeypatch.setenv(POLICY_PATH_ENV, str(TEST_POLICIES))
+    ref = new_reference("DEC")
+    queue = f"dec-{ref}"
+    async with worker(dev_env, pool, queue):
+        handle = await start(dev_env, complaint(ref, datetime.now(UTC), policy="compressed-code"), queue)
+        await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledgement")
+        await handle.execute_update("submit_stage1_response", {"decision": "partly_upheld", "reasons": "Late."})
+        await wait_for(handle, lambda s: s.status.value == "responded", "the Stage 1 response letter")
+        await signal(handle, Signal.REQUEST_REVIEW, {"reasons": "Still damp"})
+        # The 1 s triage passes, then Stage 2 is acknowledged.
+        await wait_for(handle, lambda s: any(d.key == "stage2.response" for d in s.deadlines), "Stage 2")
+        await handle.execute_update("submit_final_response", {"decision": "upheld", "reasons": "Repair now."})
+        await wait_for(handle, lambda s: s.stage.value == "closed", "closure")
+        for _ in range(200):  # the timeline reaches the record in batches, a moment behind
+            if await pool.fetchval("SELECT count(*) FROM timeline WHERE reference=$1 AND kind='closed'", ref):
+                break
+            await asyncio.sleep(0.05)
+        await handle.terminate("test over")
+    rows = await pool.fetch("SELECT kind, detail->>'decision' AS decision FROM timeline WHERE reference=$1"
+                            " AND kind IN ('stage1_responded', 'final_response_sent') ORDER BY seq", ref)
+    assert [(r["kind"], r["decision"]) for r in rows] == [
+        ("stage1_responded", "partly_upheld"), ("final_response_sent", "upheld")]

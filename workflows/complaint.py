@@ -227,7 +227,8 @@ class ComplaintWorkflow:
             "escalation_by": _long_date(escalation_by),
         })
         self._mark(Trigger.STAGE1_RESPONSE, S1_RESPONSE, "stage1_responded",
-                   f"Stage 1 response sent: {DECISION_WORDS[response.decision]}", actor=response.by)
+                   f"Stage 1 response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
+                   decision=response.decision)
         self._open(ESC_WINDOW, window, Stage.STAGE1, kind=DeadlineKind.WINDOW)
         self._set(Status.RESPONDED, f"a review request until {escalation_by.isoformat()}, else closure")
 
@@ -308,7 +309,8 @@ class ComplaintWorkflow:
             "signed_by": self._reviewer.name,
         })
         self._mark(Trigger.FINAL_RESPONSE, S2_RESPONSE, "final_response_sent",
-                   f"Final response sent: {DECISION_WORDS[response.decision]}", actor=response.by)
+                   f"Final response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
+                   decision=response.decision)
         self._book.cancel(S2_CONTACT)
         self._set(Status.FINAL_RESPONSE_SENT, "the Ombudsman step")
 
@@ -941,12 +943,15 @@ class ComplaintWorkflow:
         self._publish()
         return d
 
-    def _mark(self, trigger: Trigger, deadline_key: str, kind: str, summary: str, actor: str = "system") -> None:
+    def _mark(self, trigger: Trigger, deadline_key: str, kind: str, summary: str, actor: str = "system",
+              decision: str | None = None) -> None:
         now = workflow.now()
         self._triggers[trigger] = now
         d = self._book.meet(deadline_key, now)
         self._wake = True
         detail: dict[str, Any] = {"deadline": deadline_key}
+        if decision is not None:
+            detail["decision"] = decision  # what reports count outcomes by (detail->>'decision')
         if d is not None:
             detail.update(due_date=d.due_date.isoformat(), on_time=bool(d.met_on_time))
         self._event(kind, summary, actor=actor, detail=detail)
