@@ -22,6 +22,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from activities import calendar_data, letters, metrics
 from domain.calendar import CalendarSnapshot
+from domain.case import Stage
 from domain.policy import Policy, PolicyError, load_policy
 from domain.records import (
     Activity,
@@ -177,6 +178,14 @@ class CaseRecordActivities:
             )
             if existing is not None:
                 return StaffMember(**dict(existing))
+            exclude = list(request.exclude)
+            if request.stage is Stage.STAGE2:
+                # Stage 2 is handled by a different person from Stage 1, whatever the caller passed:
+                # the rule holds here, where the choice is made, not only in the workflow.
+                exclude += [r["staff_id"] for r in await conn.fetch(
+                    "SELECT staff_id FROM assignments WHERE reference = $1 AND stage = $2",
+                    request.reference, Stage.STAGE1.value,
+                ) if r["staff_id"] not in exclude]
             row = await conn.fetchrow(
                 """
                 SELECT s.id, s.name, s.role FROM staff s
@@ -184,12 +193,13 @@ class CaseRecordActivities:
                 WHERE s.active AND s.role = $1 AND s.landlord IN ('*', $2) AND NOT (s.id = ANY($3::text[]))
                 GROUP BY s.id, s.name, s.role ORDER BY count(a.reference), s.id LIMIT 1
                 """,
-                request.role, request.landlord, request.exclude,
+                request.role, request.landlord, exclude,
             )
             if row is None:
-                raise ApplicationError(
-                    f"no active staff with role {request.role!r} other than {request.exclude}", type=NO_STAFF
-                )
+                who = f" other than {exclude}" if exclude else ""
+                why = " (Stage 2 must be handled by someone other than the Stage 1 handler)" \
+                    if request.stage is Stage.STAGE2 and exclude else ""
+                raise ApplicationError(f"no active staff with role {request.role!r}{who}{why}", type=NO_STAFF)
             await conn.execute(
                 "INSERT INTO assignments (reference, stage, staff_id) VALUES ($1, $2, $3)",
                 request.reference, request.stage.value, row["id"],

@@ -10,16 +10,18 @@ from pathlib import Path
 import asyncpg
 import pytest
 from temporalio import activity
-from temporalio.testing import WorkflowEnvironment
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.calendar_data import CalendarChange, build_snapshot
 from activities.case_record import CaseRecordActivities
 from domain import calendar as wd
 from domain.calendar import CalendarSnapshot, Nation
+from domain.case import Stage
 from domain.contract import Signal
 from domain.policy import POLICY_PATH_ENV
-from domain.records import Activity, CalendarRequest
+from domain.records import Activity, AppointStaff, CalendarRequest
 from starter.calendar_cmd import apply_change
 from tests.support import complaint, deadline, new_reference, signal, start, wait_for, worker
 from workflows.complaint import ComplaintWorkflow
@@ -67,6 +69,50 @@ async def test_a_calendar_change_made_while_a_case_is_being_filed_reaches_it(
         await handle.terminate("test over")
     assert announced
 
+
+
+# -- Stage 2 is handled by a different person from Stage 1 -----------------------------------------
+LANDLORD = "Test Homes"
+ROLE = "test_reviewer"  # a role no seeded staff member has, so only this test's rows can be chosen
+
+
+async def _staff(pool: asyncpg.Pool, *ids: str) -> None:
+    await pool.executemany("INSERT INTO staff (id, name, role, landlord) VALUES ($1, $2, $3, $4)",
+                           [(i, f"Reviewer {i}", ROLE, LANDLORD) for i in ids])
+
+
+def _appoint(ref: str, stage: Stage, exclude: list[str] | None = None) -> AppointStaff:
+    return AppointStaff(reference=ref, stage=stage, role=ROLE, landlord=LANDLORD, exclude=exclude or [])
+
+
+async def test_the_stage2_appointment_never_picks_the_stage1_handler(pool: asyncpg.Pool) -> None:
+    acts = CaseRecordActivities(pool)
+    env = ActivityEnvironment()
+    await _staff(pool, "s-a", "s-b")
+    ref = new_reference("APP")
+    first = await env.run(acts.appoint_staff, _appoint(ref, Stage.STAGE1))
+    assert first.id == "s-a"
+    # The other reviewer is busier, so by load alone the Stage 1 handler would be chosen again.
+    await pool.executemany("INSERT INTO assignments (reference, stage, staff_id) VALUES ($1, 'stage-1', 's-b')",
+                           [(new_reference("BUSY"),) for _ in range(3)])
+    # Whatever the workflow passed as exclude, the activity itself keeps Stage 2 from the Stage 1 handler.
+    second = await env.run(acts.appoint_staff, _appoint(ref, Stage.STAGE2))
+    assert second.id == "s-b"
+    # A retry gives the same person again.
+    assert (await env.run(acts.appoint_staff, _appoint(ref, Stage.STAGE2))).id == "s-b"
+
+
+async def test_no_one_but_the_stage1_handler_is_a_clear_error(pool: asyncpg.Pool) -> None:
+    acts = CaseRecordActivities(pool)
+    env = ActivityEnvironment()
+    await _staff(pool, "s-only")
+    ref = new_reference("APP")
+    assert (await env.run(acts.appoint_staff, _appoint(ref, Stage.STAGE1))).id == "s-only"
+    with pytest.raises(ApplicationError) as err:
+        await env.run(acts.appoint_staff, _appoint(ref, Stage.STAGE2))
+    assert err.value.type == "NoStaffAvailable"
+    assert "s-only" in str(err.value) and "Stage 1" in str(err.value)
+    assert await pool.fetchval("SELECT count(*) FROM assignments WHERE reference=$1 AND stage='stage-2'", ref) == 0
 
 
 # -- the decision in the timeline ------------------------------------------------------------------
