@@ -7,6 +7,7 @@ deliberate, visible change.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -51,10 +52,25 @@ class Query(StrEnum):
     TIMELINE = "timeline"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _printable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and no other control character belongs in a resident's words:
+    # refuse at the door rather than let the case record's write retry forever.
+    found = _CONTROL.search(value)
+    if found:
+        raise ValueError(f"contains a control character (U+{ord(found.group()):04X}); send plain text")
+    return value
+
+
 # Free text is bounded: a CRM that sends a megabyte of notes gets a clear refusal, not a stuck case.
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                      AfterValidator(_printable)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000),
+                     AfterValidator(_printable)]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000),
+                         AfterValidator(_printable)]
 Reference = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{2,39}$")]
 
 _EARLIEST = datetime(2000, 1, 1).astimezone()
