@@ -1,0 +1,298 @@
+"""The case's state and its record: what every stage reads and writes.
+
+One job: hold the case (policy, calendar, deadlines, timeline, status) and make it visible, as timeline
+events persisted in order, search attributes and current details for operators, and the status and
+timeline queries. The stages are mixins over this class (workflows/complaint.py composes them), so each
+stage module holds one part of the procedure and the messages that feed it, and they share this state.
+
+Deterministic like all workflow code: the clock is workflow.now(), and the world is reached only through
+activities (`_act`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import calendar as wd
+    from domain import search_attributes as sa
+    from domain.calendar import CalendarSnapshot
+    from domain.case import Breach, CaseEvent, CaseStatus, Deadline, DeadlineKind, Extension, Stage, Status
+    from domain.contract import (
+        AgreeOutcome,
+        FileComplaint,
+        OmbudsmanReferral,
+        PanelDecision,
+        Query,
+        RefuseEscalation,
+        RequestReview,
+        ReviewFindings,
+        StageResponse,
+        SupplyContactDetails,
+        SurveyResponse,
+    )
+    from domain.policy import DeadlineRule, Policy, ReviewKind, Trigger
+    from domain.records import (
+        Activity,
+        CalendarRequest,
+        CaseSnapshot,
+        EventBatch,
+        InvolvedCustomer,
+        LetterRequest,
+        LetterSent,
+        PanelSitting,
+        StaffMember,
+    )
+    from workflows.deadline_book import DeadlineBook
+    from workflows.messages import Refused
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Outages (a database restart) are ridden out with backoff; errors that cannot pass are named.
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    non_retryable_error_types=["InvalidRequest", "ResidentUnreachable"]
+)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+DECISION_WORDS = {"upheld": "Upheld", "partly_upheld": "Partly upheld", "not_upheld": "Not upheld"}
+
+# Deadline keys: stable names, used in the case record and by operators.
+S1_ACK, S1_RESPONSE, ESC_WINDOW, ESC_TRIAGE = "stage1.acknowledgement", "stage1.response", "escalation.window", "escalation.triage"
+S2_CONTACT, S2_ACK, S2_RESPONSE, S2_SITTING = "stage2.contact", "stage2.acknowledgement", "stage2.response", "stage2.panel_sitting"
+COOLING_OFF, SURVEY_WINDOW = "ombudsman.cooling_off", "survey.answer"
+
+
+def long_date(d: date) -> str:
+    return f"{d:%A} {d.day} {d:%B %Y}"
+
+
+class CaseState:
+    """The state every stage shares, and the helpers that change it visibly."""
+
+    def __init__(self, complaint: FileComplaint) -> None:
+        self._c = complaint
+        self._policy: Policy | None = None
+        self._cal: CalendarSnapshot | None = None
+        self._book = DeadlineBook()
+        self._timeline: list[CaseEvent] = []
+        self._unsaved: list[CaseEvent] = []
+        self._stage = Stage.STAGE1
+        self._status = Status.FILED
+        self._waiting_for = "the case to be registered"
+        self._handler: StaffMember | None = None
+        self._reviewer: StaffMember | None = None
+        self._triggers: dict[Trigger, datetime] = {Trigger.RECEIVED: complaint.received_at}
+        self._breaches: list[Breach] = []
+        self._extensions: list[Extension] = []
+        self._refused = 0
+        self._problems: list[str] = []
+        self._wake = False
+        self._finished = False
+        self._escalated_at: datetime | None = None
+        self._closed_at: datetime | None = None
+        self._letters: dict[str, LetterSent] = {}
+        # What people have told the case.
+        self._stage1_response: StageResponse | None = None
+        self._review_request: RequestReview | None = None
+        self._refusal: RefuseEscalation | None = None
+        self._final_response: StageResponse | None = None
+        self._findings: ReviewFindings | None = None
+        self._agreement: AgreeOutcome | None = None
+        self._findings_call_at: datetime | None = None
+        self._discussion_declined = False
+        self._participation_declined = False
+        self._involved_customer: InvolvedCustomer | None = None
+        self._panelists: list[dict[str, Any]] = []
+        self._attend_requested = False
+        self._booked_attending = False  # whether the current panel booking is one the resident attends
+        self._sitting: PanelSitting | None = None
+        self._panel_decision: PanelDecision | None = None
+        self._referral: OmbudsmanReferral | None = None
+        self._survey: SurveyResponse | None = None
+        self._contact_fix: SupplyContactDetails | None = None
+        self._pending_letters: list[LetterRequest] = []
+        self._published: tuple[Any, ...] | None = None
+        # One calendar reload at a time, in the order told: overlapping loads can finish out of order
+        # and leave the older snapshot in place.
+        self._calendar_lock = asyncio.Lock()
+
+    @workflow.query(name=Query.STATUS)
+    def status(self) -> CaseStatus:
+        return CaseStatus(
+            reference=self._c.reference,
+            policy=self._policy.pinned if self._policy else self._c.policy,
+            stage=self._stage, status=self._status, waiting_for=self._waiting_for,
+            handler=self._handler.name if self._handler else None,
+            stage2_handler=self._reviewer.name if self._reviewer else None,
+            next_deadline=self._book.next_due(),
+            deadlines=self._book.all(), breaches=list(self._breaches), extensions=list(self._extensions),
+            refused_messages=self._refused, problems=list(self._problems)
+        )
+
+    @workflow.query(name=Query.TIMELINE)
+    def timeline(self) -> list[CaseEvent]:
+        return list(self._timeline)
+
+    async def _act(self, name: str, arg: Any, result_type: type | None, summary: str) -> Any:
+        return await workflow.execute_activity(
+            name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+            summary=summary
+        )
+
+    async def _load_calendar(self) -> CalendarSnapshot:
+        policy = self._require_policy()
+        year = self._c.received_at.astimezone(wd.LONDON).year
+        return await self._act(Activity.LOAD_CALENDAR, CalendarRequest(
+            nation=self._c.property.nation, first_year=year, last_year=year + 3, closures=policy.closures,
+            closing_time=policy.closing_time
+        ), CalendarSnapshot, "Load the working-day calendar")
+
+    def _calendar(self) -> CalendarSnapshot:
+        assert self._cal is not None
+        return self._cal
+
+    def _require_policy(self) -> Policy:
+        assert self._policy is not None
+        return self._policy
+
+    def _require_policy_or_refuse(self) -> Policy:
+        if self._policy is None:
+            raise Refused("the case is still being filed; try again in a moment")
+        return self._policy
+
+    def _require_stage2_kind(self, kind: ReviewKind, what: str):
+        policy = self._require_policy_or_refuse()
+        if policy.stage2.kind is not kind:
+            raise Refused(f"{what}: not part of this policy's Stage 2 ({policy.stage2.kind.value})")
+        if self._stage is not Stage.STAGE2 or Trigger.STAGE2_ACKNOWLEDGED not in self._triggers:
+            raise Refused(f"{what}: the case is at {self._stage.value} ({self._status.value}), not in an "
+                          "acknowledged Stage 2")
+        return policy.stage2
+
+    def _check_not_future(self, at: datetime) -> None:
+        if at > workflow.now() + FUTURE_TOLERANCE:
+            raise Refused(f"{at.isoformat()} is in the future")
+
+    def _trigger_time(self, trigger: Trigger, default: datetime) -> datetime:
+        return self._triggers.get(trigger, default)
+
+    def _open(self, key: str, rule: DeadlineRule, stage: Stage, kind: DeadlineKind = DeadlineKind.DUTY) -> Deadline:
+        trigger_at = self._triggers[rule.trigger]
+        d = self._book.open(self._calendar(), key, rule, stage, trigger_at, kind)
+        self._wake = True
+        self._event("deadline_set", f"{d.label} due by {d.due_date.isoformat()}",
+                    detail={"deadline": key, "due_date": d.due_date.isoformat(), "kind": kind.value,
+                            "length": rule.length, "unit": rule.unit.value, "trigger": rule.trigger.value})
+        self._publish()
+        return d
+
+    def _mark(self, trigger: Trigger, deadline_key: str, kind: str, summary: str, actor: str = "system",
+              decision: str | None = None) -> None:
+        now = workflow.now()
+        self._triggers[trigger] = now
+        d = self._book.meet(deadline_key, now)
+        self._wake = True
+        detail: dict[str, Any] = {"deadline": deadline_key}
+        if decision is not None:
+            detail["decision"] = decision  # what reports count outcomes by (detail->>'decision')
+        if d is not None:
+            detail.update(due_date=d.due_date.isoformat(), on_time=bool(d.met_on_time))
+        self._event(kind, summary, actor=actor, detail=detail)
+        self._publish()
+
+    def _set(self, status: Status, waiting_for: str) -> None:
+        self._status = status
+        self._waiting_for = waiting_for
+        self._publish()
+
+    def _event(self, kind: str, summary: str, *, at: datetime | None = None, actor: str = "system",
+               detail: dict[str, Any] | None = None) -> None:
+        event = CaseEvent(seq=len(self._timeline) + 1, at=at or workflow.now(), kind=kind, stage=self._stage,
+                          actor=actor, summary=summary, detail=detail or {})
+        self._timeline.append(event)
+        self._unsaved.append(event)
+        workflow.logger.info("case event: %s", kind, extra={"reference": self._c.reference,
+                                                             "stage": self._stage.value, "event": kind})
+
+    class _RefusalScope:
+        """Turns a Refused raised inside it into a 'signal_refused' timeline event."""
+
+        def __init__(self, wf: CaseState, name: str) -> None:
+            self.wf, self.name, self.refused = wf, name, False
+
+        def __enter__(self) -> CaseState._RefusalScope:
+            return self
+
+        def __exit__(self, exc_type, exc, tb) -> bool:
+            if exc_type is not None and issubclass(exc_type, Refused):
+                self.refused = True
+                self.wf._refuse(self.name, str(exc))
+                return True
+            return False
+
+    def _refusing(self, name: str) -> CaseState._RefusalScope:
+        return CaseState._RefusalScope(self, str(name))
+
+    def _refuse(self, name: str, reason: str) -> None:
+        self._refused += 1
+        self._event("signal_refused", f"Refused {name}: {reason}", detail={"message": name, "reason": reason})
+
+    def _validate(self, check) -> None:
+        try:
+            check()
+        except Refused as exc:
+            raise ApplicationError(str(exc), type="Refused", non_retryable=True) from None
+
+    def _publish(self) -> None:
+        """Tell operators where the case is: search attributes and the UI's current details."""
+        if self._policy is None:
+            return
+        nxt = self._book.next_due()
+        handler = self._reviewer or self._handler
+        state = (self._stage, self._status, self._waiting_for, nxt.due_at if nxt else None,
+                 handler.id if handler else None, self._book.overdue(), len(self._breaches), len(self._problems))
+        if state == self._published:
+            return  # nothing new to show; an upsert would only lengthen the history
+        self._published = state
+        workflow.upsert_search_attributes([
+            sa.COMPLAINT_STAGE.value_set(self._stage.value),
+            sa.COMPLAINT_STATUS.value_set(self._status.value),
+            sa.COMPLAINT_POLICY.value_set(self._policy.id),
+            sa.NATION.value_set(self._c.property.nation.value),
+            sa.OVERDUE.value_set(self._book.overdue()),
+            sa.NEXT_DEADLINE.value_set(nxt.due_at) if nxt else sa.NEXT_DEADLINE.value_unset(),
+            sa.CASE_HANDLER.value_set(handler.id) if handler else sa.CASE_HANDLER.value_unset(),
+        ])
+        lines = [f"**{self._c.reference}** · {self._policy.title}",
+                 f"- Stage: **{self._stage.value}** ({self._status.value})",
+                 f"- Waiting for: {self._waiting_for}"]
+        if nxt is not None:
+            lines.append(f"- Next deadline: {nxt.label}, due by end of {nxt.due_date.isoformat()}")
+        if self._breaches:
+            lines.append(f"- Breaches: {', '.join(b.label for b in self._breaches)}")
+        if self._problems:
+            lines.append(f"- Problem: {'; '.join(self._problems)}")
+        workflow.set_current_details("\n".join(lines))
+
+    async def _persist_events(self) -> None:
+        """Write the timeline to the case record in batches, in order, each row once."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._unsaved) or self._finished)
+            if not self._unsaved:
+                return
+            batch, self._unsaved = self._unsaved, []
+            await self._act(Activity.RECORD_EVENTS, EventBatch(
+                reference=self._c.reference, events=batch,
+                case=CaseSnapshot(stage=self._stage, status=self._status,
+                                  handler_id=self._handler.id if self._handler else None,
+                                  stage2_handler_id=self._reviewer.id if self._reviewer else None,
+                                  escalated_at=self._escalated_at, closed_at=self._closed_at),
+                deadlines=self._book.all()
+            ), int, "Record case events")

@@ -1,0 +1,111 @@
+"""Letters to the resident (and to involved customers): sent once each, or waited for.
+
+One job: send a letter through the send_letter activity and, when the resident cannot be reached, record
+the problem and wait for contact details (update supply_contact_details, handled here too, since only
+letters wait for it). Also the wording shared by several letters (responses, the Ombudsman route).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import calendar as wd
+    from domain.case import Stage, Status
+    from domain.contract import StageResponse, SupplyContactDetails, Update, UpdateResult
+    from domain.records import Activity, LetterRequest, LetterSent, Notification
+    from workflows.messages import NO_PAYLOAD, Refused, parse
+
+from workflows.case_state import DECISION_WORDS, CaseState, long_date
+
+
+class Letters(CaseState):
+    """Sending letters, and waiting for contact details when one cannot be delivered."""
+
+    async def _letter(self, key: str, kind: str, stage: Stage, fields: dict[str, str]) -> LetterSent:
+        policy = self._require_policy()
+        return await self._send(LetterRequest(
+            reference=self._c.reference, letter_key=key, kind=kind, stage=stage,
+            recipient_name=self._c.resident.name, recipient_address=self._c.resident.address,
+            recipient_email=self._c.resident.email, fields={"landlord": policy.landlord, **fields}
+        ))
+
+    async def _send(self, request: LetterRequest) -> LetterSent:
+        """Send a letter; if it cannot be delivered, record the problem and wait for a fix."""
+        while True:
+            if self._contact_fix is not None and request.recipient_name == self._c.resident.name:
+                request = request.model_copy(update={"recipient_address": self._contact_fix.address,
+                                                     "recipient_email": self._contact_fix.email})
+            try:
+                sent: LetterSent = await self._act(Activity.SEND_LETTER, request, LetterSent,
+                                                   f"Send the {request.kind.replace('_', ' ')} letter")
+            except ActivityError as err:
+                cause = err.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == "ResidentUnreachable"):
+                    raise
+                problem = f"{request.kind} letter cannot be sent: no postal address or email for the resident"
+                self._problems.append(problem)
+                previous = (self._status, self._waiting_for)
+                fixed_before = self._contact_fix
+                self._set(Status.AWAITING_FIX, "contact details for letters (update supply_contact_details)")
+                self._event("problem_recorded", problem, detail={"letter": request.letter_key})
+                await self._act(Activity.NOTIFY_STAFF, Notification(
+                    reference=self._c.reference, key=f"problem.{request.letter_key}", role="operator",
+                    kind="problem", message=f"{self._c.reference}: {problem}"
+                ), None, "Tell an operator about the problem")
+                await workflow.wait_condition(lambda: self._contact_fix is not fixed_before)
+                self._problems.remove(problem)
+                self._set(*previous)
+                continue
+            self._letters[request.letter_key] = sent
+            self._event("letter_sent", f"Letter sent: {sent.subject}",
+                        detail={"letter_id": sent.letter_id, "letter_key": sent.letter_key, "kind": sent.kind})
+            return sent
+
+    async def _send_pending_letters(self) -> None:
+        while self._pending_letters:
+            await self._send(self._pending_letters.pop(0))
+
+    def _response_fields(self, response: StageResponse) -> dict[str, str]:
+        return {
+            "decision": DECISION_WORDS[response.decision], "reasons": response.reasons,
+            "remedy": response.remedy or "(none)",
+            "outstanding": "; ".join(response.outstanding_actions) or "(nothing outstanding)",
+            "points": "; ".join(response.points_addressed) or "(see reasons)",
+            "signed_by": response.by,
+        }
+
+    def _ombudsman_fields(self) -> dict[str, str]:
+        o = self._require_policy().ombudsman
+        return {"ombudsman": o.name, "ombudsman_contact": o.contact}
+
+    def _ombudsman_route_text(self) -> str:
+        o = self._require_policy().ombudsman
+        if o.cooling_off is not None:
+            ends = wd.due_date(self._calendar(), workflow.now(), o.cooling_off.length, o.cooling_off.unit)
+            # The period runs to the end of `ends`; a direct referral is accepted from the next day.
+            return (f"If you are still unhappy, you can ask the {o.name} to review your complaint. You can ask a "
+                    f"designated person (your MP, a local councillor or a tenant panel) to refer it now, or contact "
+                    f"the Ombudsman directly once the eight-week cooling-off period has ended on "
+                    f"{long_date(ends)}, from {long_date(ends + timedelta(days=1))}. "
+                    f"{o.contact}")
+        return (f"This is the end of our complaints procedure. If you are still unhappy, you can refer your "
+                f"complaint to the {o.name}, normally within {o.referral_months} months of this letter: {o.contact}")
+
+    @workflow.update(name=Update.SUPPLY_CONTACT_DETAILS)
+    def supply_contact_details(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        self._contact_fix = parse(SupplyContactDetails, payload)
+        self._event("contact_details_supplied", "Contact details for letters supplied", actor="operator")
+        return UpdateResult(message="Contact details recorded; waiting letters will now be sent")
+
+    @supply_contact_details.validator
+    def _validate_contact_details(self, payload: RawValue = NO_PAYLOAD) -> None:
+        def check() -> None:
+            fix = parse(SupplyContactDetails, payload)
+            if not fix.address and not fix.email:
+                raise Refused("supply_contact_details: give an address or an email")
+        self._validate(check)
