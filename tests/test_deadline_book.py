@@ -71,3 +71,19 @@ def test_recompute_moves_only_touched_deadlines_by_one_day() -> None:
     assert [(m.key, m.old, m.new) for m in moved] == [("a", date(2027, 1, 18), date(2027, 1, 19))]
     assert book.get("b").due_date == date(2027, 2, 3)
     assert met.due_date == date(2027, 1, 18), "a met deadline keeps the date it was met against"
+
+
+def test_a_duty_met_late_before_the_keeper_saw_it_pass_is_still_a_breach() -> None:
+    book = DeadlineBook()
+    c = cal()
+    late = book.open(c, "stage1.response", RESPONSE, Stage.STAGE1, at(2026, 12, 23))  # due 2027-01-11
+    on_time = book.open(c, "stage1.acknowledgement", RESPONSE, Stage.STAGE1, at(2026, 12, 23))
+    window = book.open(c, "escalation.window", WINDOW, Stage.STAGE1, at(2026, 12, 1), kind=DeadlineKind.WINDOW)
+    book.meet("stage1.response", at(2027, 1, 12))  # a day late, while the keeper was busy elsewhere
+    book.meet("stage1.acknowledgement", at(2027, 1, 5))
+    book.meet("escalation.window", at(2027, 1, 12))
+    assert book.passed(datetime(2027, 1, 12, 12, tzinfo=LONDON)) == [], "met deadlines are no longer watched"
+    assert book.met_late_unseen() == [late], "...but the late one is a breach to record"
+    late.passed_at = datetime(2027, 1, 12, 12, tzinfo=LONDON)
+    assert late.breached and book.met_late_unseen() == [], "recorded once"
+    assert on_time.met_on_time and not window.breached

@@ -14,12 +14,15 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import CaseStatus
     from domain.contract import WORKFLOW_TYPE, FileComplaint, RequestReview
     from domain.policy import Policy, Trigger
     from domain.records import Activity, RegisterComplaint
+    from workflows.messages import Refused, parse
 
 from workflows.case_state import ACTIVITY_TIMEOUT
 from workflows.closure import Closure
@@ -40,12 +43,24 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
     """The procedure: Stage 1, escalation, Stage 2, the Ombudsman step, closure."""
 
     @workflow.init
-    def __init__(self, complaint: FileComplaint) -> None:
-        super().__init__(complaint)
+    def __init__(self, complaint: RawValue) -> None:
+        # Read here, not by the SDK: a start argument that does not validate would otherwise fail every
+        # workflow task, retried forever. Invalid, the case never opens and run() fails it with why.
+        try:
+            filed = parse(FileComplaint, complaint)
+        except Refused as exc:
+            self._invalid_start: str | None = str(exc)
+            return
+        self._invalid_start = None
+        super().__init__(filed)
 
     @workflow.run
-    async def run(self, complaint: FileComplaint) -> CaseStatus:
-        policy = self._policy = await self._act(Activity.LOAD_POLICY, complaint.policy, Policy, "Load policy")
+    async def run(self, complaint: RawValue) -> CaseStatus:
+        if self._invalid_start is not None:
+            raise ApplicationError(f"the complaint cannot be filed: {self._invalid_start}", type="InvalidComplaint",
+                                   non_retryable=True)
+        filed = self._c  # the validated FileComplaint
+        policy = self._policy = await self._act(Activity.LOAD_POLICY, filed.policy, Policy, "Load policy")
         # Registered before the calendar is read: the calendar command tells the open cases in the
         # complaints table, so a change made after this read still reaches the case. Cases started
         # before this order (no patch marker in their history) keep theirs, so they still replay.
@@ -54,7 +69,7 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
             self._cal = await self._load_calendar()
         await self._act(
             Activity.REGISTER_COMPLAINT,
-            RegisterComplaint(complaint=complaint, workflow_id=workflow.info().workflow_id, policy_id=policy.id,
+            RegisterComplaint(complaint=filed, workflow_id=workflow.info().workflow_id, policy_id=policy.id,
                               policy_version=policy.version, landlord=policy.landlord),
             None, "Record the complaint"
         )
@@ -62,13 +77,13 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
             self._cal = await self._load_calendar()
         persister = asyncio.ensure_future(self._persist_events())
         keeper = asyncio.ensure_future(self._keep_deadlines())
-        self._event("filed", f"Complaint filed ({complaint.channel.value}) under {policy.pinned}",
-                    at=complaint.received_at, actor="resident",
-                    detail={"policy": policy.pinned, "channel": complaint.channel.value})
+        self._event("filed", f"Complaint filed ({filed.channel.value}) under {policy.pinned}",
+                    at=filed.received_at, actor="resident",
+                    detail={"policy": policy.pinned, "channel": filed.channel.value})
 
-        if complaint.start_at_stage2 and policy.escalation.direct_to_stage2:
-            self._review_request = RequestReview(at=complaint.received_at, reasons="filed directly at Stage 2")
-            self._triggers[Trigger.ESCALATION_REQUESTED] = complaint.received_at
+        if filed.start_at_stage2 and policy.escalation.direct_to_stage2:
+            self._review_request = RequestReview(at=filed.received_at, reasons="filed directly at Stage 2")
+            self._triggers[Trigger.ESCALATION_REQUESTED] = filed.received_at
             self._event("escalation_requested", "Filed directly at Stage 2, as the policy allows", actor="resident")
         else:
             await self._stage_one()

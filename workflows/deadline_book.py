@@ -145,6 +145,12 @@ class DeadlineBook:
     def passed(self, now: datetime) -> list[Deadline]:
         return [d for d in self.watching() if d.due_at <= now]
 
+    def met_late_unseen(self) -> list[Deadline]:
+        """Duties met after they were due before the keeper saw them pass (it was busy, e.g. waiting
+        on a reminder's activity): still breaches, and must be recorded as such."""
+        return [d for d in self.deadlines.values() if d.kind is DeadlineKind.DUTY and not d.cancelled
+                and d.passed_at is None and d.met_at is not None and d.met_at > d.due_at]
+
     def overdue(self) -> bool:
         return any(d.breached and d.open for d in self.deadlines.values())
 

@@ -13,13 +13,16 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Breach, DeadlineKind, Extension, Stage
+    from domain.case import Breach, Deadline, DeadlineKind, Extension, Stage
     from domain.contract import CalendarChanged, ExtendDeadline, Signal
     from domain.records import Activity, LetterRequest, Notification
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import S1_RESPONSE, S2_RESPONSE, long_date
 from workflows.letters import Letters
+
+# workflow.patched ids: each guards a change in the commands a running case issues.
+BREACH_WHEN_MET_LATE = "breach-when-met-late"
 
 
 class DeadlineKeeper(Letters):
@@ -33,14 +36,19 @@ class DeadlineKeeper(Letters):
                 await workflow.wait_condition(lambda: self._wake or self._finished)
                 continue
             remaining = wake.at - workflow.now()
-            if remaining > timedelta(0):
+            fired = remaining <= timedelta(0)
+            if not fired:
                 try:
                     await workflow.wait_condition(lambda: self._wake or self._finished, timeout=remaining,
                                                   timeout_summary=wake.summary)
                 except TimeoutError:
-                    pass
+                    fired = True
             if not self._finished:
-                await self._fire_due(workflow.now())
+                # A fired timer means its instant has come, even if a fresh worker's first task reads
+                # an earlier clock (seen under SIGKILL chaos): never restart a timer that has fired.
+                # In any ordinary history now >= wake.at here already, so no command changes.
+                now = max(workflow.now(), wake.at) if fired else workflow.now()
+                await self._fire_due(now)
 
     async def _fire_due(self, now: datetime) -> None:
         for d in self._book.reminders_due(now):
@@ -53,22 +61,35 @@ class DeadlineKeeper(Letters):
             ), None, f"Remind the handler: {d.label}")
             self._event("reminder_sent", f"Reminder sent: {d.label} due {d.due_date.isoformat()}",
                         detail={"deadline": d.key})
+        # Reminders awaited activities: time moved on, and a deadline may have been met late meanwhile.
+        now = max(now, workflow.now())
+        late = self._book.met_late_unseen()
+        if late and workflow.patched(BREACH_WHEN_MET_LATE):
+            for d in late:
+                await self._breach(d, now)
         for d in self._book.passed(now):
             d.passed_at = now
             if d.kind is DeadlineKind.WINDOW:
                 self._event("window_closed", f"{d.label} ended on {d.due_date.isoformat()}",
                             detail={"deadline": d.key})
                 continue
-            self._breaches.append(Breach(deadline=d.key, label=d.label, stage=d.stage, due_date=d.due_date,
-                                         recorded_at=now))
-            self._event("deadline_breached", f"{d.label} missed: it was due by {d.due_date.isoformat()}",
-                        detail={"deadline": d.key, "label": d.label, "due_date": d.due_date.isoformat()})
-            await self._act(Activity.NOTIFY_STAFF, Notification(
-                reference=self._c.reference, key=f"breach.{d.key}", role=self._require_policy().manager_role,
-                kind="breach", message=f"{d.label} for {self._c.reference} was due by {d.due_date.isoformat()} "
-                "and has not been met"
-            ), None, f"Tell a manager: {d.label} missed")
+            await self._breach(d, now)
         self._publish()
+
+    async def _breach(self, d: Deadline, now: datetime) -> None:
+        """One breach per deadline: recorded, on the timeline, and told to a manager."""
+        d.passed_at = d.passed_at or now
+        late = d.met_at is not None
+        self._breaches.append(Breach(deadline=d.key, label=d.label, stage=d.stage, due_date=d.due_date,
+                                     recorded_at=now))
+        self._event("deadline_breached", f"{d.label} missed: it was due by {d.due_date.isoformat()}"
+                    + (", and was met late" if late else ""),
+                    detail={"deadline": d.key, "label": d.label, "due_date": d.due_date.isoformat()})
+        await self._act(Activity.NOTIFY_STAFF, Notification(
+            reference=self._c.reference, key=f"breach.{d.key}", role=self._require_policy().manager_role,
+            kind="breach", message=f"{d.label} for {self._c.reference} was due by {d.due_date.isoformat()} "
+            + ("and was met late" if late else "and has not been met")
+        ), None, f"Tell a manager: {d.label} missed")
 
     @workflow.signal(name=Signal.EXTEND_DEADLINE)
     async def extend_deadline(self, payload: RawValue = NO_PAYLOAD) -> None:
