@@ -108,6 +108,11 @@ async def cmd_file(args: argparse.Namespace) -> int:
             "start_at_stage2": args.stage2,
         }
         data["resident"] = {k: v for k, v in data["resident"].items() if v is not None}
+        if "address" not in data["resident"] and "email" not in data["resident"]:
+            # Residents mostly live at the property complained about; without any address the
+            # acknowledgement could not go out and the case would wait for contact details.
+            postcode = f", {args.postcode}" if args.postcode else ""
+            data["resident"]["address"] = f"{args.property_address}{postcode}"
     c = build(FileComplaint, data)
     assert isinstance(c, FileComplaint)
     if c.received_at > datetime.now().astimezone():
@@ -192,7 +197,7 @@ def parser() -> Parser:
     f.add_argument("--channel", default="phone", choices=["phone", "email", "letter", "web", "in_person",
                                                            "social_media"])
     f.add_argument("--resident-name")
-    f.add_argument("--resident-address")
+    f.add_argument("--resident-address", help="postal address for letters (default: the property's, when no --resident-email)")
     f.add_argument("--resident-email")
     f.add_argument("--resident-phone")
     f.add_argument("--property-address")

@@ -176,3 +176,28 @@ async def test_the_commands_drive_a_real_case(dev_env: WorkflowEnvironment, db_u
             assert (await ok("status", ref))["reference"] == ref  # queries still read an ended case
     finally:
         await pool.close()
+
+
+async def test_file_without_a_resident_address_writes_to_the_property(dev_env: WorkflowEnvironment, db_url: str) -> None:
+    """The minimal `file` (no resident address or email) used to leave the case waiting for contact
+    details: the acknowledgement had nowhere to go. The property's address is the default."""
+    ref = new_reference("CLIA")
+    queue = f"cli-{ref}"
+    env = {"TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+           "TEMPORAL_NAMESPACE": dev_env.client.namespace, "COMPLAINTS_TASK_QUEUE": queue}
+    pool = await create_pool(db_url)
+    try:
+        async with worker(dev_env, pool, queue):
+            r = await asyncio.to_thread(cli, "file", "--reference", ref, "--resident-name", "Maria Jones",
+                                        "--property-address", "Flat 4, 12 Harbour Road", "--postcode", "BS1 4AA",
+                                        "--nation", "england-and-wales", "--summary", "Damp in the bedroom", env=env)
+            assert r.returncode == 0, r.stderr
+            handle = dev_env.client.get_workflow_handle(f"complaint-{ref}")
+            s = await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledgement")
+            assert s.problems == []
+            address = await pool.fetchval(
+                "SELECT address FROM correspondence WHERE reference=$1 AND kind='acknowledgement'", ref)
+            assert address == "Flat 4, 12 Harbour Road, BS1 4AA"
+            await handle.terminate("test over")
+    finally:
+        await pool.close()
