@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from datetime import timedelta
@@ -31,6 +30,7 @@ from activities.retention import RetentionActivities
 from domain import logs
 from domain import search_attributes as sa
 from starter.connection import Settings, connect
+from starter.exiting import leave
 from workflows.complaint import ComplaintWorkflow
 from workflows.retention import RetentionWorkflow
 
@@ -130,9 +130,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    # The SDK's native runtime can crash while the interpreter finalises (sdk-python#300), after the
-    # work is done: flush and leave without finalising, so scripts see our exit code, not an abort.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    leave(main())

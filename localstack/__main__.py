@@ -42,6 +42,7 @@ from localstack.postgres import EmbeddedPostgres, create_database, wait_ready, w
 from localstack.temporal import StackError, TemporalDevServer, ensure_port_free, find_binary
 from starter.codec_server import CodecServer
 from starter.connection import Settings
+from starter.exiting import leave
 from worker import ensure_search_attributes, run_worker
 
 log = structlog.get_logger("complaints.localstack")
@@ -356,9 +357,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter teardown: the Temporal client's Rust threads can abort it after we are done
-    # (temporalio/sdk-python#300), which would turn a clean stop into exit 134. Everything is stopped.
-    os._exit(code)
+    leave(main())  # everything is stopped by now

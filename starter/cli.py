@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from datetime import datetime
 from typing import Any
@@ -52,6 +51,7 @@ from starter.common import (  # noqa: F401  (re-exported: other modules and test
     send_update,
 )
 from starter.connection import Settings, connect
+from starter.exiting import leave
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -232,11 +232,7 @@ def parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     code = _run(argv)
     if argv is None:
-        # Run as a program: end without interpreter finalization, during which the Temporal client's
-        # Rust threads can abort CPython (SIGABRT after the command succeeded; temporalio/sdk-python#300).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        leave(code)  # run as a program (see starter/exiting.py)
     return code
 
 
