@@ -248,8 +248,11 @@ async def test_connexus_review_unhappy_paths(time_env: WorkflowEnvironment, db_u
             await b.signal(Signal.DECLINE_RESIDENT_PARTICIPATION.value, {"reason": "too late"})
             await wait_for(b, lambda s: s.refused_messages == 2, "decline after the outcome refused")
             assert "already concluded" in (await refusal_reasons(b))[1]
-            for h, path in ((a, "declined-before-invitation"), (b, "declined-after-invitation")):
+            # Both answers before either result: awaiting a result lets the test server skip time, and
+            # the other case's survey window would run out before its answer arrived.
+            for h in (a, b):
                 await h.signal(Signal.SURVEY_RESPONSE.value, {"satisfied": False, "score": 3})
+            for h, path in ((a, "declined-before-invitation"), (b, "declined-after-invitation")):
                 await h.result()
                 await replays(time_env, h)
                 await record(h, f"connexus-unhappy-{path}", CONVERTER.payload_codec)
