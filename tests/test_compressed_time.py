@@ -65,7 +65,7 @@ def test_the_deadline_book_counts_seconds_for_due_extensions_and_reminders() -> 
     rule = policy.stage1.response  # 10 s, reminded 2 s before
     trigger = datetime(2025, 12, 25, 16, 59, 59, tzinfo=UTC)
     book = DeadlineBook()
-    d = book.open(CAL, "stage1.response", rule, Stage.STAGE1, trigger, DeadlineKind.DUTY)
+    d = book.open_deadline(CAL, "stage1.response", rule, Stage.STAGE1, trigger, DeadlineKind.DUTY)
     assert d.due_at == trigger + timedelta(seconds=10) and d.due_date == date(2025, 12, 25)
     assert d.reminder_at == d.due_at - timedelta(seconds=2)
     assert book.next_wakeup().at == d.reminder_at

@@ -26,7 +26,7 @@ def at(y, m, d, hh=10):
 
 def test_open_computes_due_and_reminder_over_christmas() -> None:
     book = DeadlineBook()
-    d = book.open(cal(), "stage1.response", RESPONSE, Stage.STAGE1, at(2026, 12, 23))
+    d = book.open_deadline(cal(), "stage1.response", RESPONSE, Stage.STAGE1, at(2026, 12, 23))
     assert d.due_date == date(2027, 1, 11)
     assert d.due_at == datetime(2027, 1, 12, tzinfo=LONDON)
     # Two working days before Monday 11 January: Thursday 7 January, 09:00.
@@ -37,7 +37,7 @@ def test_open_computes_due_and_reminder_over_christmas() -> None:
 def test_extension_moves_due_date_and_rearms_reminder() -> None:
     book = DeadlineBook()
     c = cal()
-    d = book.open(c, "stage1.response", RESPONSE, Stage.STAGE1, at(2026, 12, 23))
+    d = book.open_deadline(c, "stage1.response", RESPONSE, Stage.STAGE1, at(2026, 12, 23))
     d.reminded = True
     moved = book.extend(c, "stage1.response", 5)
     assert (moved.old, moved.new) == (date(2027, 1, 11), date(2027, 1, 18))
@@ -48,8 +48,8 @@ def test_extension_moves_due_date_and_rearms_reminder() -> None:
 def test_breach_and_window_are_told_apart() -> None:
     book = DeadlineBook()
     c = cal()
-    book.open(c, "stage1.response", RESPONSE, Stage.STAGE1, at(2026, 12, 23))
-    book.open(c, "escalation.window", WINDOW, Stage.STAGE1, at(2026, 12, 23), kind=DeadlineKind.WINDOW)
+    book.open_deadline(c, "stage1.response", RESPONSE, Stage.STAGE1, at(2026, 12, 23))
+    book.open_deadline(c, "escalation.window", WINDOW, Stage.STAGE1, at(2026, 12, 23), kind=DeadlineKind.WINDOW)
     passed = book.passed(datetime(2027, 3, 1, tzinfo=LONDON))
     assert {p.key for p in passed} == {"stage1.response", "escalation.window"}
     for p in passed:
@@ -62,9 +62,9 @@ def test_breach_and_window_are_told_apart() -> None:
 def test_recompute_moves_only_touched_deadlines_by_one_day() -> None:
     book = DeadlineBook()
     c = cal()
-    book.open(c, "a", RESPONSE, Stage.STAGE1, at(2027, 1, 4))  # due 2027-01-18
-    book.open(c, "b", RESPONSE, Stage.STAGE1, at(2027, 1, 20))  # due 2027-02-03
-    met = book.open(c, "c", RESPONSE, Stage.STAGE1, at(2027, 1, 4))
+    book.open_deadline(c, "a", RESPONSE, Stage.STAGE1, at(2027, 1, 4))  # due 2027-01-18
+    book.open_deadline(c, "b", RESPONSE, Stage.STAGE1, at(2027, 1, 20))  # due 2027-02-03
+    met = book.open_deadline(c, "c", RESPONSE, Stage.STAGE1, at(2027, 1, 4))
     book.meet("c", at(2027, 1, 6))
     one_off = cal([CalendarChange(day=date(2027, 1, 12), change="add", reason="One-off bank holiday")])
     moved = book.recompute(one_off)
@@ -76,9 +76,9 @@ def test_recompute_moves_only_touched_deadlines_by_one_day() -> None:
 def test_a_duty_met_late_before_the_keeper_saw_it_pass_is_still_a_breach() -> None:
     book = DeadlineBook()
     c = cal()
-    late = book.open(c, "stage1.response", RESPONSE, Stage.STAGE1, at(2026, 12, 23))  # due 2027-01-11
-    on_time = book.open(c, "stage1.acknowledgement", RESPONSE, Stage.STAGE1, at(2026, 12, 23))
-    window = book.open(c, "escalation.window", WINDOW, Stage.STAGE1, at(2026, 12, 1), kind=DeadlineKind.WINDOW)
+    late = book.open_deadline(c, "stage1.response", RESPONSE, Stage.STAGE1, at(2026, 12, 23))  # due 2027-01-11
+    on_time = book.open_deadline(c, "stage1.acknowledgement", RESPONSE, Stage.STAGE1, at(2026, 12, 23))
+    window = book.open_deadline(c, "escalation.window", WINDOW, Stage.STAGE1, at(2026, 12, 1), kind=DeadlineKind.WINDOW)
     book.meet("stage1.response", at(2027, 1, 12))  # a day late, while the keeper was busy elsewhere
     book.meet("stage1.acknowledgement", at(2027, 1, 5))
     book.meet("escalation.window", at(2027, 1, 12))

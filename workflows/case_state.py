@@ -183,9 +183,9 @@ class CaseState:
     def _trigger_time(self, trigger: Trigger, default: datetime) -> datetime:
         return self._triggers.get(trigger, default)
 
-    def _open(self, key: str, rule: DeadlineRule, stage: Stage, kind: DeadlineKind = DeadlineKind.DUTY) -> Deadline:
+    def _open_deadline(self, key: str, rule: DeadlineRule, stage: Stage, kind: DeadlineKind = DeadlineKind.DUTY) -> Deadline:
         trigger_at = self._triggers[rule.trigger]
-        d = self._book.open(self._calendar(), key, rule, stage, trigger_at, kind)
+        d = self._book.open_deadline(self._calendar(), key, rule, stage, trigger_at, kind)
         self._wake = True
         self._event("deadline_set", f"{d.label} due by {d.due_date.isoformat()}",
                     detail={"deadline": key, "due_date": d.due_date.isoformat(), "kind": kind.value,

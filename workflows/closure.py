@@ -33,7 +33,7 @@ class Closure(Letters):
         await self._letter("survey", "survey", Stage.CLOSED, {})
         self._event("survey_sent", "Satisfaction survey sent")
         if policy.survey.answer_window is not None:
-            self._open(SURVEY_WINDOW, policy.survey.answer_window, Stage.CLOSED, kind=DeadlineKind.WINDOW)
+            self._open_deadline(SURVEY_WINDOW, policy.survey.answer_window, Stage.CLOSED, kind=DeadlineKind.WINDOW)
             window = self._book.get(SURVEY_WINDOW)
             assert window is not None
             self._set(Status.CLOSED, "the satisfaction survey answer")

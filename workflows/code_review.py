@@ -24,7 +24,7 @@ class CodeStage2(CaseState):
     async def _code_review(self) -> None:
         """The Code's Stage 2: the reviewer sends the final response within the policy's time."""
         s2 = self._require_policy().stage2
-        self._open(S2_RESPONSE, s2.response, Stage.STAGE2)
+        self._open_deadline(S2_RESPONSE, s2.response, Stage.STAGE2)
         self._set(Status.REVIEWING, "the final response (update submit_final_response)")
         await workflow.wait_condition(lambda: self._final_response is not None)
 

@@ -52,7 +52,7 @@ class DeadlineBook:
         return at if at > d.trigger_at else None
 
     # -- changing --------------------------------------------------------------------------------
-    def open(
+    def open_deadline(
         self,
         cal: CalendarSnapshot,
         key: str,

@@ -36,7 +36,7 @@ class Escalation(Letters):
         # the escalation counts.
         self._open_review_contact()
         if policy.escalation.triage is not None:
-            self._open(ESC_TRIAGE, policy.escalation.triage, Stage.STAGE1, kind=DeadlineKind.WINDOW)
+            self._open_deadline(ESC_TRIAGE, policy.escalation.triage, Stage.STAGE1, kind=DeadlineKind.WINDOW)
             self._set(Status.RESPONDED, "the escalation to be accepted or refused (update refuse_escalation)")
             triage = self._book.get(ESC_TRIAGE)
             assert triage is not None
@@ -54,7 +54,7 @@ class Escalation(Letters):
     def _open_review_contact(self) -> None:
         s2 = self._require_policy().stage2
         if s2.contact is not None and self._book.get(S2_CONTACT) is None:
-            self._open(S2_CONTACT, s2.contact, Stage.STAGE2)
+            self._open_deadline(S2_CONTACT, s2.contact, Stage.STAGE2)
 
     @workflow.signal(name=Signal.REQUEST_REVIEW)
     def request_review(self, payload: RawValue = NO_PAYLOAD) -> None:

@@ -25,7 +25,7 @@ class ComplaintsManagerReview(Letters):
 
     async def _complaints_manager_review(self) -> None:
         s2 = self._require_policy().stage2
-        self._open(S2_RESPONSE, s2.response, Stage.STAGE2)
+        self._open_deadline(S2_RESPONSE, s2.response, Stage.STAGE2)
         if not self._participation_declined:
             await self._invite_involved_customer()
         self._set(Status.REVIEWING,

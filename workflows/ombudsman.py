@@ -28,7 +28,7 @@ class OmbudsmanStep(CaseState):
                             "cooling_off": policy.ombudsman.cooling_off is not None})
         if policy.ombudsman.cooling_off is None:
             return
-        self._open(COOLING_OFF, policy.ombudsman.cooling_off, Stage.OMBUDSMAN, kind=DeadlineKind.WINDOW)
+        self._open_deadline(COOLING_OFF, policy.ombudsman.cooling_off, Stage.OMBUDSMAN, kind=DeadlineKind.WINDOW)
         cooling = self._book.get(COOLING_OFF)
         assert cooling is not None
         self._set(Status.COOLING_OFF, f"the cooling-off period to end on {cooling.due_date.isoformat()}")

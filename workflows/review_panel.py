@@ -52,7 +52,7 @@ class ReviewPanel(Letters):
         self._triggers[Trigger.PANEL_SITTING] = sat_at
         self._event("panel_sat", f"Review panel sat on {self._sitting.sits_on.isoformat()}", at=sat_at,
                     detail={"sitting_id": self._sitting.id, "resident_panelists": len(self._panelists)})
-        self._open(S2_RESPONSE, self._require_policy().stage2.response, Stage.STAGE2)
+        self._open_deadline(S2_RESPONSE, self._require_policy().stage2.response, Stage.STAGE2)
         self._set(Status.REVIEWING, "the panel's decision (update record_panel_decision)")
         await workflow.wait_condition(lambda: self._panel_decision is not None)
         decision = self._panel_decision
@@ -78,7 +78,7 @@ class ReviewPanel(Letters):
                             trigger=Trigger.PANEL_SITTING, reminder_working_days_before=2)
         # The sitting is a window that ends when the panel has sat (the end of the sitting day).
         sits_at = datetime.combine(self._sitting.sits_on, time(10, 0), tzinfo=wd.LONDON)
-        self._book.open(self._calendar(), S2_SITTING, rule, Stage.STAGE2, sits_at, kind=DeadlineKind.WINDOW)
+        self._book.open_deadline(self._calendar(), S2_SITTING, rule, Stage.STAGE2, sits_at, kind=DeadlineKind.WINDOW)
         self._wake = True
         self._booked_attending = attending
         roles = ", ".join(r.replace("_", " ") for r in panel.roles)

@@ -26,7 +26,7 @@ class Stage1(Letters):
 
     async def _stage_one(self) -> None:
         policy = self._require_policy()
-        self._open(S1_ACK, policy.stage1.acknowledgement, Stage.STAGE1)
+        self._open_deadline(S1_ACK, policy.stage1.acknowledgement, Stage.STAGE1)
         self._handler = await self._act(
             Activity.APPOINT_STAFF,
             AppointStaff(reference=self._c.reference, stage=Stage.STAGE1, role=policy.stage1.handler_role,
@@ -45,7 +45,7 @@ class Stage1(Letters):
             "handler": self._handler.name, "response_due": long_date(provisional),
         })
         self._mark(Trigger.ACKNOWLEDGED, S1_ACK, "acknowledged", "Complaint acknowledged in writing")
-        self._open(S1_RESPONSE, response_rule, Stage.STAGE1)
+        self._open_deadline(S1_RESPONSE, response_rule, Stage.STAGE1)
         self._set(Status.INVESTIGATING, "the Stage 1 response (update submit_stage1_response)")
 
         await workflow.wait_condition(lambda: self._stage1_response is not None)
@@ -61,7 +61,7 @@ class Stage1(Letters):
         self._mark(Trigger.STAGE1_RESPONSE, S1_RESPONSE, "stage1_responded",
                    f"Stage 1 response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
                    decision=response.decision)
-        self._open(ESC_WINDOW, window, Stage.STAGE1, kind=DeadlineKind.WINDOW)
+        self._open_deadline(ESC_WINDOW, window, Stage.STAGE1, kind=DeadlineKind.WINDOW)
         self._set(Status.RESPONDED, f"a review request until {escalation_by.isoformat()}, else closure")
 
     @workflow.update(name=Update.SUBMIT_STAGE1_RESPONSE)

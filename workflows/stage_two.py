@@ -42,7 +42,7 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
         s2 = policy.stage2
         self._stage = Stage.STAGE2
         self._set(Status.REVIEWING, "the Stage 2 reviewer to be appointed")
-        self._open(S2_ACK, s2.acknowledgement, Stage.STAGE2)
+        self._open_deadline(S2_ACK, s2.acknowledgement, Stage.STAGE2)
         self._open_review_contact()
         exclude = [self._handler.id] if (s2.different_handler and self._handler is not None) else []
         self._reviewer = await self._act(
