@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from datetime import date
 
 from domain.calendar import Nation
@@ -26,3 +27,19 @@ def parse_nation(text: str) -> Nation:
     except ValueError:
         known = ", ".join(n.value for n in Nation)
         raise argparse.ArgumentTypeError(f"unknown nation {text!r} (one of {known})") from None
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type for a whole number in low..high: a typo like 1000000 days or a panel of 0 is
+    refused at the command line, in one line, instead of building centuries of holidays."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= n <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {n}")
+        return n
+
+    return parse

@@ -23,7 +23,7 @@ from domain.calendar import (
     end_of_day,
     explain,
 )
-from starter.arguments import parse_day, parse_nation
+from starter.arguments import parse_day, parse_nation, whole_number
 
 BARE_DATE_TIME = time(9, 0)  # a bare --from date means the start of an ordinary office day
 MAX_LENGTH = 10_000  # beyond this we would be building centuries of holidays for a typo
@@ -54,16 +54,7 @@ def parse_from(text: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=LONDON)
 
 
-def parse_length(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
-    if n > MAX_LENGTH:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_LENGTH}, got {n}")
-    return n
+parse_length = whole_number(0, MAX_LENGTH)
 
 
 

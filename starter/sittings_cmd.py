@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from domain.calendar import LONDON
 from domain.policy import PolicyError, ReviewKind, available_policies, load_policy
-from starter.arguments import parse_day
+from starter.arguments import parse_day, whole_number
 from starter.connection import Settings
 
 MAX_CAPACITY = 100  # cases one sitting can hear; more is a typo, not a panel
@@ -94,14 +94,7 @@ async def list_sittings(conn: asyncpg.Connection, landlord: str | None = None) -
 
 # -- the command -----------------------------------------------------------------------------
 
-def parse_capacity(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= n <= MAX_CAPACITY:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_CAPACITY}, got {n}")
-    return n
+parse_capacity = whole_number(1, MAX_CAPACITY)
 
 
 def add_parser(subparsers: Any) -> None:
