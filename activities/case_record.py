@@ -7,10 +7,11 @@ returns what was written the first time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from typing import Any
 
@@ -22,22 +23,26 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from activities import calendar_data, letters, metrics
 from domain.calendar import CalendarSnapshot
-from domain.case import Stage
+from domain.case import CaseEvent, Stage
 from domain.policy import Policy, PolicyError, load_policy
 from domain.records import (
     Activity,
     AppointStaff,
     BookSitting,
     CalendarRequest,
+    CarriesTimeline,
     EventBatch,
     InviteInvolvedCustomer,
     InvolvedCustomer,
     LetterRequest,
     LetterSent,
     Notification,
+    OpenCase,
+    OpenedCase,
     PanelSitting,
     RegisterComplaint,
     StaffMember,
+    calendar_request,
 )
 
 log = structlog.get_logger("complaints.activities")
@@ -85,6 +90,9 @@ class CaseRecordActivities:
     # -- the case record -------------------------------------------------------------------------
     @activity.defn(name=Activity.REGISTER_COMPLAINT)
     async def register_complaint(self, request: RegisterComplaint) -> None:
+        await self._register(request)
+
+    async def _register(self, request: RegisterComplaint) -> None:
         c = request.complaint
         status = await self.pool.execute(
             """
@@ -102,73 +110,50 @@ class CaseRecordActivities:
         metrics.complaint_filed(request.policy_id, status)
         _bind(c.reference).info("complaint registered", policy=request.policy_id)
 
+    @activity.defn(name=Activity.OPEN_CASE)
+    async def open_case(self, request: OpenCase) -> OpenedCase:
+        """The policy, the complaints row, then the calendar: what load_policy, register_complaint and
+        load_calendar did as three activities (cases started before the change still run those)."""
+        c = request.complaint
+        policy = await self.load_policy(c.policy)
+        # Committed before the calendar is read: the calendar command tells the cases in the complaints
+        # table, so a change made after this read still reaches this case.
+        await self._register(RegisterComplaint(complaint=c, workflow_id=request.workflow_id, policy_id=policy.id,
+                                               policy_version=policy.version, landlord=policy.landlord))
+        return OpenedCase(policy=policy, calendar=await self.load_calendar(calendar_request(c, policy)))
+
     @activity.defn(name=Activity.RECORD_EVENTS)
     async def record_events(self, batch: EventBatch) -> int:
         """Write a batch of timeline events and their projections in one transaction."""
-        ref = batch.reference
         async with self.pool.acquire() as conn, conn.transaction():
-            written = 0
-            fresh = []  # events this batch wrote, counted in metrics once it commits
-            for e in batch.events:
-                status = await conn.execute(
-                    "INSERT INTO timeline (reference, seq, at, kind, stage, actor, summary, detail)"
-                    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (reference, seq) DO NOTHING",
-                    ref, e.seq, e.at, e.kind, e.stage.value, e.actor, e.summary, e.detail,
-                )
-                written += status.endswith(" 1")
-                fresh += [e] if metrics.inserted(status) else []
-                d = e.detail
-                if e.kind == "contact_recorded":
-                    await conn.execute(
-                        "INSERT INTO contacts (reference, seq, at, channel, direction, made_by, kind, notes)"
-                        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
-                        ref, e.seq, _ts(d["at"]), d["channel"], d["direction"], d["by"], d["kind"], d["notes"],
-                    )
-                elif e.kind == "deadline_extended":
-                    await conn.execute(
-                        "INSERT INTO extensions (reference, seq, deadline_key, working_days, reason, exceptional,"
-                        " old_due_date, new_due_date, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING",
-                        ref, e.seq, d["deadline"], d["working_days"], d["reason"], d["exceptional"],
-                        date.fromisoformat(d["old_due_date"]), date.fromisoformat(d["new_due_date"]), e.at,
-                    )
-                elif e.kind == "deadline_breached":
-                    await conn.execute(
-                        "INSERT INTO breaches (reference, deadline_key, stage, label, due_date, recorded_at)"
-                        " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
-                        ref, d["deadline"], e.stage.value, d["label"], date.fromisoformat(d["due_date"]), e.at,
-                    )
-            for dl in batch.deadlines:
-                await conn.execute(
-                    """
-                    INSERT INTO deadlines (reference, key, label, stage, kind, trigger_at, original_due_date,
-                        due_date, due_at, extended_by, met_at, passed_at, cancelled)
-                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
-                    ON CONFLICT (reference, key) DO UPDATE SET due_date = EXCLUDED.due_date,
-                        due_at = EXCLUDED.due_at, extended_by = EXCLUDED.extended_by, met_at = EXCLUDED.met_at,
-                        passed_at = EXCLUDED.passed_at, cancelled = EXCLUDED.cancelled
-                    """,
-                    ref, dl.key, dl.label, dl.stage.value, dl.kind.value, dl.trigger_at, dl.original_due_date,
-                    dl.due_date, dl.due_at, dl.extended_by, dl.met_at, dl.passed_at, dl.cancelled,
-                )
-            c = batch.case
-            await conn.execute(
-                "UPDATE complaints SET stage=$2, status=$3, handler_id=$4, stage2_handler_id=$5,"
-                " escalated_at=$6, closed_at=$7, updated_at=now() WHERE reference=$1",
-                ref, c.stage.value, c.status.value, c.handler_id, c.stage2_handler_id, c.escalated_at, c.closed_at,
-            )
-            if c.closed_at is not None:
-                await conn.execute(
-                    "UPDATE assignments SET released_at = $2 WHERE reference = $1 AND released_at IS NULL",
-                    ref, c.closed_at,
-                )
+            written, fresh = await _write_timeline(conn, batch)
         metrics.events_recorded(fresh)
         return written
+
+    @contextlib.asynccontextmanager
+    async def _step(self, request: CarriesTimeline) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction for a step's side effect and the case's timeline rows the request carries.
+
+        If the step fails in a way retrying or a person must mend (no staff free, no sitting, the resident
+        unreachable), its effect rolls back but the timeline rows are still written, on their own: the case
+        record shows where the case is even while the step waits."""
+        fresh: list[CaseEvent] = []
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield conn
+                if request.timeline is not None:
+                    _, fresh = await _write_timeline(conn, request.timeline)
+        except ApplicationError:
+            if request.timeline is not None:
+                await self.record_events(request.timeline)
+            raise
+        metrics.events_recorded(fresh)
 
     # -- people ----------------------------------------------------------------------------------
     @activity.defn(name=Activity.APPOINT_STAFF)
     async def appoint_staff(self, request: AppointStaff) -> StaffMember:
         """The least-loaded active member of the role; the same person again on a retry."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._step(request) as conn:
             # One appointment at a time, so two cases filed together do not both pick the same person.
             await conn.execute("SELECT pg_advisory_xact_lock(7311002)")
             existing = await conn.fetchrow(
@@ -209,16 +194,17 @@ class CaseRecordActivities:
 
     @activity.defn(name=Activity.NOTIFY_STAFF)
     async def notify_staff(self, note: Notification) -> None:
-        await self.pool.execute(
-            "INSERT INTO notifications (reference, key, role, staff_id, kind, message)"
-            " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (reference, key) DO NOTHING",
-            note.reference, note.key, note.role, note.staff_id, note.kind, note.message,
-        )
+        async with self._step(note) as conn:
+            await conn.execute(
+                "INSERT INTO notifications (reference, key, role, staff_id, kind, message)"
+                " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (reference, key) DO NOTHING",
+                note.reference, note.key, note.role, note.staff_id, note.kind, note.message,
+            )
         _bind(note.reference).info("staff notified", kind=note.kind, role=note.role)
 
     @activity.defn(name=Activity.INVITE_INVOLVED_CUSTOMER)
     async def invite_involved_customer(self, request: InviteInvolvedCustomer) -> InvolvedCustomer:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._step(request) as conn:
             existing = await conn.fetchrow(
                 "SELECT c.id, c.name FROM involvements i JOIN involved_customers c ON c.id = i.customer_id"
                 " WHERE i.reference = $1", request.reference,
@@ -249,7 +235,7 @@ class CaseRecordActivities:
     @activity.defn(name=Activity.BOOK_PANEL_SITTING)
     async def book_panel_sitting(self, request: BookSitting) -> PanelSitting:
         """The first sitting on or after `earliest` with room (and, if attending, where that is possible)."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._step(request) as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(7311003)")
             current = await conn.fetchrow(
                 "SELECT p.id, p.sits_on, p.attendance_possible, b.attending FROM panel_bookings b"
@@ -285,41 +271,110 @@ class CaseRecordActivities:
     # -- letters ---------------------------------------------------------------------------------
     @activity.defn(name=Activity.SEND_LETTER)
     async def send_letter(self, request: LetterRequest) -> LetterSent:
-        if not request.recipient_address and not request.recipient_email:
-            raise ApplicationError(
-                f"{request.reference}: no postal address or email for {request.kind} letter",
-                type=RESIDENT_UNREACHABLE, non_retryable=True,
+        async with self._step(request) as conn:
+            if not request.recipient_address and not request.recipient_email:
+                raise ApplicationError(
+                    f"{request.reference}: no postal address or email for {request.kind} letter",
+                    type=RESIDENT_UNREACHABLE, non_retryable=True,
+                )
+            try:
+                subject, body = letters.render(request.kind, {"name": request.recipient_name,
+                                                              "reference": request.reference, **request.fields})
+            except (KeyError, letters.MissingLetterField) as exc:
+                raise ApplicationError(f"letter {request.kind} lacks field {exc}", type=INVALID_REQUEST,
+                                       non_retryable=True) from exc
+            row = await conn.fetchrow(
+                """
+                WITH ins AS (
+                    INSERT INTO correspondence (reference, letter_key, kind, stage, recipient, address, subject, body)
+                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (reference, letter_key) DO NOTHING
+                    RETURNING id, sent_at, true AS fresh
+                )
+                SELECT id, sent_at, fresh FROM ins
+                UNION ALL
+                SELECT id, sent_at, false FROM correspondence WHERE reference = $1 AND letter_key = $2
+                LIMIT 1
+                """,
+                request.reference, request.letter_key, request.kind, request.stage.value, request.recipient_name,
+                request.recipient_address or request.recipient_email, subject, body,
             )
-        try:
-            subject, body = letters.render(request.kind, {"name": request.recipient_name,
-                                                          "reference": request.reference, **request.fields})
-        except (KeyError, letters.MissingLetterField) as exc:
-            raise ApplicationError(f"letter {request.kind} lacks field {exc}", type=INVALID_REQUEST,
-                                   non_retryable=True) from exc
-        row = await self.pool.fetchrow(
-            """
-            WITH ins AS (
-                INSERT INTO correspondence (reference, letter_key, kind, stage, recipient, address, subject, body)
-                VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (reference, letter_key) DO NOTHING
-                RETURNING id, sent_at, true AS fresh
-            )
-            SELECT id, sent_at, fresh FROM ins
-            UNION ALL
-            SELECT id, sent_at, false FROM correspondence WHERE reference = $1 AND letter_key = $2
-            LIMIT 1
-            """,
-            request.reference, request.letter_key, request.kind, request.stage.value, request.recipient_name,
-            request.recipient_address or request.recipient_email, subject, body,
-        )
         metrics.letter_sent(request.kind, row["fresh"])
         _bind(request.reference).info("letter sent", kind=request.kind, letter_key=request.letter_key)
         return LetterSent(letter_id=row["id"], letter_key=request.letter_key, kind=request.kind, subject=subject,
                           sent_at=row["sent_at"])
 
     def all(self) -> list:
-        return [self.load_policy, self.load_calendar, self.register_complaint, self.record_events,
+        return [self.open_case, self.load_policy, self.load_calendar, self.register_complaint, self.record_events,
                 self.appoint_staff, self.notify_staff, self.invite_involved_customer,
                 self.withdraw_involved_customer, self.book_panel_sitting, self.send_letter]
+
+
+async def _write_timeline(conn: asyncpg.Connection, batch: EventBatch) -> tuple[int, list[CaseEvent]]:
+    """The timeline rows and their projections (contacts, extensions, breaches, deadlines, the case row).
+
+    Idempotent: rows are keyed by the workflow's event sequence number, projections upserted, so a retry
+    writes nothing twice. Returns the rows written and the events that were new (for metrics, once the
+    caller's transaction commits)."""
+    ref = batch.reference
+    written = 0
+    fresh = []  # events this batch wrote, counted in metrics once it commits
+    for e in batch.events:
+        status = await conn.execute(
+            "INSERT INTO timeline (reference, seq, at, kind, stage, actor, summary, detail)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (reference, seq) DO NOTHING",
+            ref, e.seq, e.at, e.kind, e.stage.value, e.actor, e.summary, e.detail,
+        )
+        written += status.endswith(" 1")
+        fresh += [e] if metrics.inserted(status) else []
+        d = e.detail
+        if e.kind == "contact_recorded":
+            await conn.execute(
+                "INSERT INTO contacts (reference, seq, at, channel, direction, made_by, kind, notes)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
+                ref, e.seq, _ts(d["at"]), d["channel"], d["direction"], d["by"], d["kind"], d["notes"],
+            )
+        elif e.kind == "deadline_extended":
+            await conn.execute(
+                "INSERT INTO extensions (reference, seq, deadline_key, working_days, reason, exceptional,"
+                " old_due_date, new_due_date, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING",
+                ref, e.seq, d["deadline"], d["working_days"], d["reason"], d["exceptional"],
+                date.fromisoformat(d["old_due_date"]), date.fromisoformat(d["new_due_date"]), e.at,
+            )
+        elif e.kind == "deadline_breached":
+            await conn.execute(
+                "INSERT INTO breaches (reference, deadline_key, stage, label, due_date, recorded_at)"
+                " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
+                ref, d["deadline"], e.stage.value, d["label"], date.fromisoformat(d["due_date"]), e.at,
+            )
+    c = batch.case
+    newest = batch.events[-1].seq if batch.events else 0
+    projected = await conn.execute(
+        "UPDATE complaints SET stage=$2, status=$3, handler_id=$4, stage2_handler_id=$5,"
+        " escalated_at=$6, closed_at=$7, recorded_seq=$8, updated_at=now()"
+        " WHERE reference=$1 AND recorded_seq <= $8",
+        ref, c.stage.value, c.status.value, c.handler_id, c.stage2_handler_id, c.escalated_at, c.closed_at,
+        newest,
+    )
+    if projected != "UPDATE 1":
+        return written, fresh  # a newer batch has already projected the case and its deadlines
+    await conn.executemany(
+        """
+        INSERT INTO deadlines (reference, key, label, stage, kind, trigger_at, original_due_date,
+            due_date, due_at, extended_by, met_at, passed_at, cancelled)
+        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+        ON CONFLICT (reference, key) DO UPDATE SET due_date = EXCLUDED.due_date,
+            due_at = EXCLUDED.due_at, extended_by = EXCLUDED.extended_by, met_at = EXCLUDED.met_at,
+            passed_at = EXCLUDED.passed_at, cancelled = EXCLUDED.cancelled
+        """,
+        [(ref, dl.key, dl.label, dl.stage.value, dl.kind.value, dl.trigger_at, dl.original_due_date,
+          dl.due_date, dl.due_at, dl.extended_by, dl.met_at, dl.passed_at, dl.cancelled) for dl in batch.deadlines],
+    )
+    if c.closed_at is not None:
+        await conn.execute(
+            "UPDATE assignments SET released_at = $2 WHERE reference = $1 AND released_at IS NULL",
+            ref, c.closed_at,
+        )
+    return written, fresh
 
 
 def _ts(value: str):

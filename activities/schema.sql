@@ -194,3 +194,7 @@ CREATE TABLE IF NOT EXISTS landlord_stock (
 CREATE INDEX IF NOT EXISTS complaints_escalated_idx ON complaints (escalated_at) WHERE escalated_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deadlines_met_idx ON deadlines (key, met_at) WHERE met_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS breaches_recorded_idx ON breaches (recorded_at);
+-- A case's timeline rows are written by the step's own activity or by record_events, and two batches can
+-- commit out of order. The case row and its deadlines are a projection of the newest batch only: the
+-- highest event sequence number written so far is kept here, and an older batch leaves them alone.
+ALTER TABLE complaints ADD COLUMN IF NOT EXISTS recorded_seq integer NOT NULL DEFAULT 0;

@@ -7,9 +7,11 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.calendar import Nation
+from domain import calendar as wd
+from domain.calendar import CalendarSnapshot, Nation
 from domain.case import CaseEvent, Deadline, Stage, Status
 from domain.contract import FileComplaint
+from domain.policy import Policy
 
 
 class Activity(StrEnum):
@@ -22,6 +24,7 @@ class Activity(StrEnum):
     NOTIFY_STAFF = "notify_staff"
     INVITE_INVOLVED_CUSTOMER = "invite_involved_customer"
     BOOK_PANEL_SITTING = "book_panel_sitting"
+    OPEN_CASE = "open_case"
 
 
 class RegisterComplaint(BaseModel):
@@ -50,7 +53,28 @@ class EventBatch(BaseModel):
     deadlines: list[Deadline]
 
 
-class AppointStaff(BaseModel):
+class CarriesTimeline(BaseModel):
+    """A request to an activity that writes the case record, and so can write the case's pending timeline
+    rows in the same transaction: one activity where there were two (see CaseState._act)."""
+
+    timeline: EventBatch | None = None
+
+
+class OpenCase(BaseModel):
+    """Everything a new case needs before its first deadline, in one activity: the policy (its version is
+    pinned on the case), the complaints row, then the calendar, read after the row is committed so a
+    calendar change made meanwhile still finds the case."""
+
+    complaint: FileComplaint
+    workflow_id: str
+
+
+class OpenedCase(BaseModel):
+    policy: Policy
+    calendar: CalendarSnapshot
+
+
+class AppointStaff(CarriesTimeline):
     reference: str
     stage: Stage
     role: str
@@ -65,7 +89,7 @@ class StaffMember(BaseModel):
     role: str
 
 
-class LetterRequest(BaseModel):
+class LetterRequest(CarriesTimeline):
     reference: str
     letter_key: str  # unique per case: a retried send finds the letter already written
     kind: str
@@ -84,7 +108,7 @@ class LetterSent(BaseModel):
     sent_at: datetime
 
 
-class Notification(BaseModel):
+class Notification(CarriesTimeline):
     reference: str
     key: str  # unique per case
     role: str
@@ -101,7 +125,15 @@ class CalendarRequest(BaseModel):
     closing_time: time | None = time(17, 0)
 
 
-class InviteInvolvedCustomer(BaseModel):
+def calendar_request(complaint: FileComplaint, policy: Policy) -> CalendarRequest:
+    """The calendar a case counts on: its nation, the policy's closures and closing time, from the year it
+    was received to three years on (Stage 2 and the Ombudsman step can run long)."""
+    year = complaint.received_at.astimezone(wd.LONDON).year
+    return CalendarRequest(nation=complaint.property.nation, first_year=year, last_year=year + 3,
+                           closures=policy.closures, closing_time=policy.closing_time)
+
+
+class InviteInvolvedCustomer(CarriesTimeline):
     reference: str
     landlord: str
 
@@ -111,7 +143,7 @@ class InvolvedCustomer(BaseModel):
     name: str
 
 
-class BookSitting(BaseModel):
+class BookSitting(CarriesTimeline):
     reference: str
     landlord: str
     earliest: date

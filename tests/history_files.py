@@ -4,6 +4,10 @@ A case that runs for months replays its history against whatever code the worker
 change that issues different commands for the same history breaks it. The replay test replays every
 recorded history against today's code, so such a change fails CI instead of production.
 
+Subdirectories keep the recordings of earlier code: tests/histories/three-opening-activities/ holds
+cases started before open_case (workflows/complaint.py, OPEN_IN_ONE_ACTIVITY), which took three
+activities to open and wrote every timeline row with record_events.
+
 Histories are recorded, on purpose only, by `make record-histories` (COMPLAINTS_RECORD_HISTORIES=1
 while the policy tests run). They are stored decrypted: the tests' residents are invented, and the
 session's encryption key is thrown away, so an encrypted history could never be replayed again.
@@ -65,4 +69,10 @@ async def record(handle: WorkflowHandle, name: str, codec: PayloadCodec | None) 
 
 
 def recorded() -> list[Path]:
-    return sorted(HISTORIES.glob("*.json"))
+    """Today's recordings (top level) and those of earlier code, kept in subdirectories named for the
+    change after which cases issue different commands (running cases of that age must still replay)."""
+    return sorted(HISTORIES.rglob("*.json"))
+
+
+def name(path: Path) -> str:
+    return path.relative_to(HISTORIES).with_suffix("").as_posix()

@@ -74,12 +74,23 @@ def response_due(cal: CalendarSnapshot, trigger_at: datetime) -> date:
     return wd.due_date(cal, trigger_at, 10, wd.DeadlineUnit.WORKING_DAYS)
 
 
+WORKFLOW_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+}
+# The activities that read a case's calendar: open_case reads the first, load_calendar each reload.
+CALENDAR_READS = {"open_case", "load_calendar"}
+
+
 async def calendar_loads(handle: WorkflowHandle) -> int:
     n = 0
     async for e in handle.fetch_history_events():
         if (
             e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-            and e.activity_task_scheduled_event_attributes.activity_type.name == "load_calendar"
+            and e.activity_task_scheduled_event_attributes.activity_type.name in CALENDAR_READS
         ):
             n += 1
     return n
@@ -95,24 +106,23 @@ async def settled(handle: WorkflowHandle, loads: int, limit: float = 60.0) -> No
             1
             for e in events
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-            and e.activity_task_scheduled_event_attributes.activity_type.name == "load_calendar"
+            and e.activity_task_scheduled_event_attributes.activity_type.name in CALENDAR_READS
         )
         # From the history, not describe(): the test server's search attributes do not decode once unset.
         in_flight = sum(
             1 for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         ) - sum(1 for e in events if e.event_type in ACTIVITY_ENDS)
-        if (
-            scheduled == loads
-            and not in_flight
-            and events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-        ):
+        # Idle: its last workflow task completed (commands it issued, a timer or a search attribute
+        # upsert, may follow it in the history) and no activity is running.
+        last_task = next(e.event_type for e in reversed(events) if e.event_type in WORKFLOW_TASK_EVENTS)
+        if scheduled == loads and not in_flight and last_task == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             return
         if scheduled > loads:
             raise AssertionError(f"{handle.id} loaded its calendar {scheduled} times, expected {loads}")
         if loop.time() > end:
             raise AssertionError(
                 f"{handle.id} did not settle: {scheduled} calendar loads, last event "
-                f"{EventType.Name(events[-1].event_type)}"
+                f"{EventType.Name(events[-1].event_type)}, last workflow task {EventType.Name(last_task)}"
             )
         await asyncio.sleep(0.1)
 

@@ -17,11 +17,11 @@ from temporalio.worker import Worker
 from activities.calendar_data import CalendarChange, build_snapshot
 from activities.case_record import CaseRecordActivities
 from domain import calendar as wd
-from domain.calendar import CalendarSnapshot, Nation
+from domain.calendar import Nation
 from domain.case import Stage
 from domain.contract import Signal
 from domain.policy import POLICY_PATH_ENV
-from domain.records import Activity, AppointStaff, CalendarRequest
+from domain.records import Activity, AppointStaff, OpenCase, OpenedCase
 from starter.calendar_cmd import apply_change
 from tests.support import complaint, deadline, new_reference, signal, start, wait_for, worker
 from workflows.complaint import ComplaintWorkflow
@@ -46,17 +46,17 @@ async def test_a_calendar_change_made_while_a_case_is_being_filed_reaches_it(
     record = CaseRecordActivities(pool)
     announced: list[bool] = []
 
-    @activity.defn(name=Activity.LOAD_CALENDAR)
-    async def load_calendar_then_announce(request: CalendarRequest) -> CalendarSnapshot:
-        snapshot = await record.load_calendar(request)
+    @activity.defn(name=Activity.OPEN_CASE)
+    async def open_case_then_announce(request: OpenCase) -> OpenedCase:
+        opened = await record.open_case(request)  # registers the case, then reads its calendar
         if not announced:  # the first read of the case's calendar; the change lands right after it
             announced.append(True)
             await apply_change(time_env.client, db_url, change)
-        return snapshot
+        return opened
 
-    acts = [a for a in record.all() if a.__name__ != "load_calendar"]
+    acts = [a for a in record.all() if a.__name__ != "open_case"]
     async with Worker(time_env.client, task_queue=queue, workflows=[ComplaintWorkflow],
-                      activities=[*acts, load_calendar_then_announce]):
+                      activities=[*acts, open_case_then_announce]):
         handle = await start(time_env, complaint(ref, now), queue)
         s = await wait_for(handle, lambda s: any(d.key == "stage1.response" for d in s.deadlines),
                            "the Stage 1 response deadline")

@@ -15,21 +15,24 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.history_files import recorded
+from tests.history_files import name, recorded
 from workflows.complaint import ComplaintWorkflow
 
 POLICIES = ("hos-code-2024", "connexus", "optivo")
 
 
 def test_every_policy_has_happy_and_unhappy_histories() -> None:
-    names = [p.stem for p in recorded()]
-    for policy in POLICIES:
-        ours = [n for n in names if n.startswith(policy)]
-        assert any("happy" in n and "unhappy" not in n for n in ours), f"no happy-path history for {policy}"
-        assert any("unhappy" in n for n in ours), f"no unhappy-path history for {policy}"
+    # Today's code (top level) and the code before open_case, each with both paths of every policy.
+    for generation in ("", "three-opening-activities/"):
+        names = [n.removeprefix(generation) for n in map(name, recorded())
+                 if n.startswith(generation) and "/" not in n.removeprefix(generation)]
+        for policy in POLICIES:
+            ours = [n for n in names if n.startswith(policy)]
+            assert any("happy" in n and "unhappy" not in n for n in ours), f"no {generation}happy history for {policy}"
+            assert any("unhappy" in n for n in ours), f"no {generation}unhappy history for {policy}"
 
 
-@pytest.mark.parametrize("path", recorded(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", recorded(), ids=name)
 async def test_recorded_history_replays(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     workflow_id = next(

@@ -41,8 +41,7 @@ from domain import search_attributes as sa
 from domain.calendar import LONDON, Nation, end_of_day
 from domain.case import Stage, Status
 from domain.contract import workflow_id
-from domain.policy import Policy, load_policy
-from domain.records import Activity
+from domain.records import Activity, OpenCase, OpenedCase
 from starter.list_cmd import ListFilters, build_query, due_before_instant, quote
 from tests.support import complaint, new_reference, start, wait_for
 from workflows.complaint import ComplaintWorkflow
@@ -87,16 +86,18 @@ def test_list_refuses_unsearchable_values_as_bad_arguments() -> None:
 
 
 # -- the cases ------------------------------------------------------------------------------------
-@activity.defn(name=Activity.LOAD_POLICY)
-async def load_policy_allowing_stage2_filing(policy_id: str) -> Policy:
-    policy = load_policy(policy_id)
-    return policy.model_copy(update={"escalation": policy.escalation.model_copy(update={"direct_to_stage2": True})})
-
-
 def case_worker(env: WorkflowEnvironment, pool: asyncpg.Pool, queue: str) -> Worker:
-    acts = [a for a in CaseRecordActivities(pool).all() if a.__name__ != "load_policy"]
+    record = CaseRecordActivities(pool)
+
+    @activity.defn(name=Activity.OPEN_CASE)
+    async def open_case_allowing_stage2_filing(request: OpenCase) -> OpenedCase:
+        opened = await record.open_case(request)
+        escalation = opened.policy.escalation.model_copy(update={"direct_to_stage2": True})
+        return opened.model_copy(update={"policy": opened.policy.model_copy(update={"escalation": escalation})})
+
+    acts = [a for a in record.all() if a.__name__ != "open_case"]
     return Worker(env.client, task_queue=queue, workflows=[ComplaintWorkflow],
-                  activities=[*acts, load_policy_allowing_stage2_filing])
+                  activities=[*acts, open_case_allowing_stage2_filing])
 
 
 async def listed(client: Client, query: str) -> set[str]:

@@ -17,10 +17,9 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain import calendar as wd
     from domain import search_attributes as sa
     from domain.calendar import CalendarSnapshot
     from domain.case import Breach, CaseEvent, CaseStatus, Deadline, DeadlineKind, Extension, Stage, Status
@@ -40,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import DeadlineRule, Policy, ReviewKind, Trigger
     from domain.records import (
         Activity,
-        CalendarRequest,
+        CarriesTimeline,
         CaseSnapshot,
         EventBatch,
         InvolvedCustomer,
@@ -48,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         LetterSent,
         PanelSitting,
         StaffMember,
+        calendar_request,
     )
     from workflows.deadline_book import DeadlineBook
     from workflows.messages import Refused
@@ -122,6 +122,9 @@ class CaseState:
         # One calendar reload at a time, in the order told: overlapping loads can finish out of order
         # and leave the older snapshot in place.
         self._calendar_lock = asyncio.Lock()
+        # Set by run(): whether this case opens in one activity and lets steps carry its timeline rows
+        # (cases started before that change keep their separate activities, so they still replay).
+        self._timeline_with_steps = False
 
     @workflow.query(name=Query.STATUS)
     def status(self) -> CaseStatus:
@@ -141,18 +144,25 @@ class CaseState:
         return list(self._timeline)
 
     async def _act(self, name: str, arg: Any, result_type: type | None, summary: str) -> Any:
-        return await workflow.execute_activity(
-            name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
-            summary=summary
-        )
+        carried: list[CaseEvent] = []
+        if self._timeline_with_steps and isinstance(arg, CarriesTimeline) and self._unsaved:
+            # The step writes the case record anyway: its transaction takes the pending timeline rows too,
+            # one activity instead of this one and a record_events.
+            carried, self._unsaved = self._unsaved, []
+            arg = arg.model_copy(update={"timeline": self._batch(carried)})
+        try:
+            return await workflow.execute_activity(
+                name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+                summary=summary
+            )
+        except ActivityError:
+            # Maybe written (the activity writes them even when its step fails); writing again is a no-op.
+            self._unsaved = carried + self._unsaved
+            raise
 
     async def _load_calendar(self) -> CalendarSnapshot:
-        policy = self._require_policy()
-        year = self._c.received_at.astimezone(wd.LONDON).year
-        return await self._act(Activity.LOAD_CALENDAR, CalendarRequest(
-            nation=self._c.property.nation, first_year=year, last_year=year + 3, closures=policy.closures,
-            closing_time=policy.closing_time
-        ), CalendarSnapshot, "Load the working-day calendar")
+        return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy()),
+                               CalendarSnapshot, "Load the working-day calendar")
 
     def _calendar(self) -> CalendarSnapshot:
         assert self._cal is not None
@@ -286,13 +296,19 @@ class CaseState:
         while True:
             await workflow.wait_condition(lambda: bool(self._unsaved) or self._finished)
             if not self._unsaved:
-                return
+                if self._finished:
+                    return
+                continue  # a step's activity took them (CaseState._act) between the wake-up and now
             batch, self._unsaved = self._unsaved, []
-            await self._act(Activity.RECORD_EVENTS, EventBatch(
-                reference=self._c.reference, events=batch,
-                case=CaseSnapshot(stage=self._stage, status=self._status,
-                                  handler_id=self._handler.id if self._handler else None,
-                                  stage2_handler_id=self._reviewer.id if self._reviewer else None,
-                                  escalated_at=self._escalated_at, closed_at=self._closed_at),
-                deadlines=self._book.all()
-            ), int, "Record case events")
+            await self._act(Activity.RECORD_EVENTS, self._batch(batch), int, "Record case events")
+
+    def _batch(self, events: list[CaseEvent]) -> EventBatch:
+        """Timeline events with the case row and deadlines as they stand now (the newest batch wins)."""
+        return EventBatch(
+            reference=self._c.reference, events=events,
+            case=CaseSnapshot(stage=self._stage, status=self._status,
+                              handler_id=self._handler.id if self._handler else None,
+                              stage2_handler_id=self._reviewer.id if self._reviewer else None,
+                              escalated_at=self._escalated_at, closed_at=self._closed_at),
+            deadlines=self._book.all()
+        )
