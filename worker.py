@@ -3,6 +3,7 @@
     python worker.py                              # uses TEMPORAL_ADDRESS, COMPLAINTS_DATABASE_URL, ...
     python worker.py --ensure-search-attributes   # register the search attributes on a real cluster, then exit
 
+Memory: COMPLAINTS_WORKER_CACHED_CASES (default CACHED_CASES_DEFAULT below) cases kept in memory.
 Logs: COMPLAINTS_LOG_LEVEL (default INFO), COMPLAINTS_LOG_FORMAT=json|console (default json unless
 stderr is a terminal). Metrics, when COMPLAINTS_METRICS_PORT=P is set: the product's counters
 (complaints_filed_total, deadline_breaches_total, extensions_total, letters_sent_total) on
@@ -29,7 +30,7 @@ from activities.db import apply_schema, create_pool
 from activities.retention import RetentionActivities
 from domain import logs
 from domain import search_attributes as sa
-from starter.connection import Settings, connect
+from starter.connection import Settings, SettingsError, connect
 from starter.exiting import leave
 from workflows.complaint import ComplaintWorkflow
 from workflows.retention import RetentionWorkflow
@@ -60,8 +61,22 @@ async def ensure_search_attributes(client: Client) -> list[str]:
 GRACEFUL_SHUTDOWN = timedelta(seconds=60)
 
 
+# The sticky cache, sized from `make bench` (docs/benchmarks.md): the worker idles at about 170 MB and
+# each cached case adds about 420 KB (mostly the sandbox's own copy of the workflow modules). A cached
+# case's next task needs no replay of its history; an evicted one replays it (a few hundred events,
+# milliseconds). Cases wait days to weeks between tasks, so the cache need hold only the busy ones:
+# 1,200 is about 670 MB: inside deploy/'s 1 GiB worker limit with a quarter spare (tests/test_deploy.py).
+CACHED_CASES_DEFAULT = 1_200
+IDLE_RSS_MB = 170
+KB_PER_CACHED_CASE = 420
+
+
+def cached_cases(settings: Settings) -> int:
+    return CACHED_CASES_DEFAULT if settings.cached_cases is None else settings.cached_cases
+
+
 def build_worker(client: Client, activities: CaseRecordActivities, task_queue: str,
-                 max_cached_workflows: int = 10_000) -> Worker:
+                 max_cached_workflows: int = CACHED_CASES_DEFAULT) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
@@ -82,7 +97,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     client = await connect(settings, **start_metrics(settings))
     stop = stop or asyncio.Event()
     try:
-        async with build_worker(client, CaseRecordActivities(pool), settings.task_queue):
+        async with build_worker(client, CaseRecordActivities(pool), settings.task_queue, cached_cases(settings)):
             log.info("worker running", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
             await stop.wait()
     finally:
@@ -112,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logs.configure(level, json)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     async def go() -> None:
         if args.ensure_search_attributes:

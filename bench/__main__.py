@@ -26,17 +26,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import worker as product_worker
 from activities.db import create_pool
 from bench import phases
 from bench.stack import ROOT, Stack
 from domain import logs
-from starter.connection import connect
+from starter.connection import Settings, connect
 
 SIZES: dict[str, dict[str, float]] = {
     "small": {"FLOOR_N": 100, "PRODUCT_N": 40, "REPEATS": 3, "CONCURRENCY": 100, "OPEN_TARGET": 1000,
               "OPEN_SECONDS": 20, "OPEN_INFLIGHT": 200, "SIGNALS": 50, "SIGNAL_RATE": 20, "FANOUT_SECONDS": 120},
     "full": {"FLOOR_N": 500, "PRODUCT_N": 200, "REPEATS": 3, "CONCURRENCY": 100, "OPEN_TARGET": 100_000,
-             "OPEN_SECONDS": 300, "OPEN_INFLIGHT": 400, "SIGNALS": 200, "SIGNAL_RATE": 20, "FANOUT_SECONDS": 600},
+             "OPEN_SECONDS": 1800, "OPEN_INFLIGHT": 400, "SIGNALS": 200, "SIGNAL_RATE": 20, "FANOUT_SECONDS": 1500},
 }
 
 
@@ -116,7 +117,8 @@ async def run(size: str, out: Path, keep: bool) -> dict[str, Any]:
         if "open" not in skip:
             log(f"opening cases: up to {int(cfg['OPEN_TARGET'])} within {cfg['OPEN_SECONDS']:.0f} s")
             opened = await guarded(result, "open_cases", phases.open_cases(
-                client, stack, pool, int(cfg["OPEN_TARGET"]), cfg["OPEN_SECONDS"], int(cfg["OPEN_INFLIGHT"])))
+                client, stack, pool, int(cfg["OPEN_TARGET"]), cfg["OPEN_SECONDS"], int(cfg["OPEN_INFLIGHT"]),
+                product_worker.cached_cases(Settings.from_env())))
             refs = opened.pop("references") if opened else []
             if opened:
                 result["open_cases"] = opened
@@ -186,8 +188,9 @@ def table(r: dict[str, Any]) -> str:
                   f"  resident memory: dev server {mem['temporal_dev_server']['rss_mb']} MB, worker "
                   f"{mem['worker']['rss_mb']} MB, PostgreSQL {mem['postgresql']['rss_mb']} MB RSS summed over "
                   f"{mem['postgresql']['processes']} processes ({mem['postgresql']['pss_mb']} MB PSS)",
-                  f"  worker: {o['worker_cached_workflows']} cached workflows, "
-                  f"{o['worker_kb_per_cached_case']} KB RSS per cached case"]
+                  f"  worker: {o['worker_cached_workflows']} cached workflows (cache holds "
+                  f"{o['worker_cache_capacity']}), {o['worker_kb_per_cached_case']} KB RSS per cached case while it "
+                  f"filled, peak RSS {o['worker_rss_peak_mb']} MB"]
     s = r.get("signal_latency")
     if s:
         lines.append(f"signal latency (record_contact -> contacts row), {s['signals']} signals at {s['rate_per_s']:.0f}/s "

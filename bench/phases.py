@@ -199,11 +199,23 @@ async def product(client: Client, stack: Stack, pool: asyncpg.Pool, n: int, conc
 
 # -- 3. open cases --------------------------------------------------------------------------------
 async def open_cases(client: Client, stack: Stack, pool: asyncpg.Pool, target: int, budget_s: float,
-                     inflight: int) -> dict[str, Any]:
+                     inflight: int, cache_capacity: int) -> dict[str, Any]:
     """Start hos-code-2024 cases (real multi-week deadlines) until `target` or the budget runs out,
     keeping at most `inflight` started but not yet acknowledged (so the rate is one the stack sustains)."""
     cached0 = stack.sdk_metric("temporal_sticky_cache_size") or 0.0
     mem0 = stack.memory()
+    samples: list[dict[str, Any]] = []
+
+    async def sample() -> None:
+        # Memory and cache size as the cases open: the per-case cost is read while the cache fills (after
+        # that the worker evicts, and its RSS holds the churn, not more cases).
+        while True:
+            mem = stack.memory()
+            samples.append({"s": round(time.monotonic() - began, 1), "opened": len(acked),
+                            "cached": stack.sdk_metric("temporal_sticky_cache_size"),
+                            **{k: v["rss_mb"] for k, v in mem.items()}})
+            await asyncio.sleep(10)
+
     gate = asyncio.Semaphore(inflight)
     refs: list[str] = []
     acked: list[str] = []
@@ -228,6 +240,7 @@ async def open_cases(client: Client, stack: Stack, pool: asyncpg.Pool, target: i
                 gate.release()
 
         tasks = []
+        sampler = asyncio.create_task(sample())
         i = 0
         while i < target and time.monotonic() < end:
             await gate.acquire()
@@ -242,11 +255,15 @@ async def open_cases(client: Client, stack: Stack, pool: asyncpg.Pool, target: i
         start_elapsed = max(last_start[0] - began, 1e-3)
         settled_elapsed = time.monotonic() - began
     await asyncio.sleep(2)  # let the last persistence batches land before memory is read
+    sampler.cancel()
     cached = stack.sdk_metric("temporal_sticky_cache_size")
     mem = stack.memory()
     profile = await activity_profile(client, workflow_id(acked[0])) if acked else None
-    d_rss = mem["worker"]["rss_mb"] - mem0["worker"]["rss_mb"]
-    d_cached = (cached or 0.0) - cached0
+    # The last sample before the cache was full (within 2 %), or the end if it never filled.
+    filling = [x for x in samples if x["cached"] is not None and x["cached"] < 0.98 * cache_capacity]
+    last = filling[-1] if filling else {"worker": mem["worker"]["rss_mb"], "cached": cached}
+    d_rss = last["worker"] - mem0["worker"]["rss_mb"]
+    d_cached = (last["cached"] or 0.0) - cached0
     return {
         "target": target, "budget_s": budget_s, "inflight_limit": inflight,
         "started": len(refs), "open_and_acknowledged": len(acked), "failures": dict(failures),
@@ -256,7 +273,10 @@ async def open_cases(client: Client, stack: Stack, pool: asyncpg.Pool, target: i
         "reached_20000": len(acked) >= 20_000,
         "memory_before": mem0, "memory_after": mem,
         "worker_cached_workflows_before": cached0, "worker_cached_workflows": cached,
+        "worker_cache_capacity": cache_capacity,
         "worker_kb_per_cached_case": round(d_rss * 1024 / d_cached, 1) if d_cached > 0 else None,
+        "worker_rss_peak_mb": max([x["worker"] for x in samples] + [mem["worker"]["rss_mb"]]),
+        "samples": samples[::3],  # every 30 s
         "one_open_case": profile,
         "references": acked,
     }

@@ -24,7 +24,7 @@ from domain import logs
 from starter.connection import Settings, connect
 
 
-def product_worker_options(client: Any, activities: CaseRecordActivities, task_queue: str) -> dict[str, Any]:
+def product_worker_options(client: Any, activities: CaseRecordActivities, settings: Settings) -> dict[str, Any]:
     """The keyword arguments worker.build_worker passes to Worker (captured, not copied by hand)."""
     captured: dict[str, Any] = {}
 
@@ -35,7 +35,7 @@ def product_worker_options(client: Any, activities: CaseRecordActivities, task_q
     real = product.Worker
     product.Worker = Recorder  # type: ignore[misc]
     try:
-        product.build_worker(client, activities, task_queue)
+        product.build_worker(client, activities, settings.task_queue, product.cached_cases(settings))
     finally:
         product.Worker = real  # type: ignore[misc]
     return captured
@@ -62,7 +62,7 @@ async def main() -> None:
     pool = await create_pool(settings.database_url, max_size=pool_size)
     client = await connect(settings, **product.start_metrics(settings))
     activities = CaseRecordActivities(pool)
-    options = product_worker_options(client, activities, settings.task_queue)
+    options = product_worker_options(client, activities, settings)
     experiment = sandbox_experiment()
     if experiment is not None:
         options["workflow_runner"] = experiment

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+import worker as worker_module
 from domain import search_attributes as sa
 from domain.contract import TASK_QUEUE_DEFAULT
 from domain.encryption import EncryptionConfigError, KeyRing
@@ -234,6 +235,42 @@ def check_worker_settings() -> list[str]:
         url = c.env.get("COMPLAINTS_DATABASE_URL")
         if url is not None and "://" in url and "@" in url:
             problems.append(f"{c.where}: COMPLAINTS_DATABASE_URL written in clear; take it from a secret")
+    return problems
+
+
+def memory_bytes(value: str, compose: bool = False) -> int:
+    """A memory quantity: Kubernetes' 384Mi, 1Gi (binary) or 500M, 1G (decimal); Compose's 1g, 512m (binary)."""
+    m = re.fullmatch(r"([0-9]+)\s*([kKmMgG]i?)?[bB]?", str(value).strip())
+    if m is None:
+        raise ValueError(f"memory quantity {value!r}")
+    unit = m.group(2) or ""
+    power = {"": 0, "k": 1, "m": 2, "g": 3}[unit[:1].lower()]
+    binary = compose or unit.endswith("i")
+    if not compose and unit[:1] in ("m", "g"):  # Kubernetes: lower-case m is milli, g is not a unit
+        raise ValueError(f"memory quantity {value!r}: write Mi or Gi")
+    return int(m.group(1)) * (1024 if binary else 1000) ** power
+
+
+def memory_limit(c: Container) -> str | None:
+    limits = (c.raw.get("deploy", {}).get("resources", {}) if c.where.startswith("compose")
+              else c.raw.get("resources", {})).get("limits", {})
+    return limits.get("memory")
+
+
+def check_worker_memory() -> list[str]:
+    """The worker's cache must fit its memory limit, at the per-case cost `make bench` measured."""
+    problems = []
+    for c in (c for c in containers() if c.ours and c.is_worker):
+        limit = memory_limit(c)
+        if limit is None:
+            problems.append(f"{c.where}: no memory limit")
+            continue
+        cached = int(c.env.get("COMPLAINTS_WORKER_CACHED_CASES", worker_module.CACHED_CASES_DEFAULT))
+        needed_mb = worker_module.IDLE_RSS_MB + cached * worker_module.KB_PER_CACHED_CASE / 1000
+        # A quarter of the limit is kept for activity and replay work on top of the cache.
+        if needed_mb * 1000**2 > 0.75 * memory_bytes(limit, compose=c.where.startswith("compose")):
+            problems.append(f"{c.where}: {cached} cached cases need about {needed_mb:.0f} MB, more than 3/4 of "
+                            f"its {limit} limit; lower COMPLAINTS_WORKER_CACHED_CASES or raise the limit")
     return problems
 
 
@@ -468,7 +505,7 @@ def test_every_yaml_file_parses_and_has_documents() -> None:
 @pytest.mark.parametrize("check", [
     check_env_names, check_worker_settings, check_task_queue_and_namespace, check_search_attributes,
     check_ports, check_images, check_dockerfile, check_graceful_shutdown, check_secrets_are_placeholders,
-    check_kustomization,
+    check_kustomization, check_worker_memory,
 ], ids=lambda f: f.__name__)
 def test_deploy_matches_the_code(check) -> None:
     assert check() == []
@@ -510,3 +547,23 @@ def test_check_fails_when_the_code_stops_reading_a_variable(monkeypatch) -> None
 def test_check_fails_when_the_task_queue_changes_in_code(monkeypatch) -> None:
     monkeypatch.setitem(globals(), "TASK_QUEUE_DEFAULT", "complaints-v2")
     assert any("complaints-v2" in p for p in check_task_queue_and_namespace())
+
+
+def test_memory_quantities_are_read_as_kubernetes_and_compose_write_them() -> None:
+    assert memory_bytes("1Gi") == 1024**3 and memory_bytes("384Mi") == 384 * 1024**2
+    assert memory_bytes("500M") == 500 * 1000**2
+    assert memory_bytes("1g", compose=True) == 1024**3 and memory_bytes("512m", compose=True) == 512 * 1024**2
+    for wrong in ("lots", "512m"):  # in Kubernetes 512m is half a byte
+        with pytest.raises(ValueError):
+            memory_bytes(wrong)
+
+
+def test_check_fails_when_the_worker_cache_outgrows_its_memory_limit(monkeypatch) -> None:
+    # The cache the code used to default to (10,000 cases, about 4 GB) in a 1 GiB pod: killed for memory.
+    monkeypatch.setattr(worker_module, "CACHED_CASES_DEFAULT", 10_000)
+    real = containers()
+    for c in real:
+        c.env.pop("COMPLAINTS_WORKER_CACHED_CASES", None)
+    monkeypatch.setitem(globals(), "containers", lambda: real)
+    problems = check_worker_memory()
+    assert len(problems) == 2 and all("10000 cached cases" in p for p in problems), problems
