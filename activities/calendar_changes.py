@@ -15,6 +15,12 @@ from pydantic import BaseModel
 from activities.calendar_data import CalendarChange
 from domain.calendar import Nation
 
+# Cases not yet closed, oldest first (complaints_open_idx holds exactly these, in this order). $1 nation or NULL.
+OPEN_CASES_SQL = (
+    "SELECT workflow_id FROM complaints WHERE closed_at IS NULL AND ($1::text IS NULL OR nation = $1)"
+    " ORDER BY received_at, reference"
+)
+
 
 class Recorded(StrEnum):
     NEW = "new"
@@ -73,9 +79,5 @@ async def list_changes(conn: asyncpg.Connection, nation: Nation | None = None) -
 
 async def open_case_workflow_ids(conn: asyncpg.Connection, nation: Nation | None) -> list[str]:
     """Workflow ids of the cases not yet closed whose property is in `nation` (None: every nation)."""
-    rows = await conn.fetch(
-        "SELECT workflow_id FROM complaints WHERE closed_at IS NULL AND ($1::text IS NULL OR nation = $1)"
-        " ORDER BY received_at, reference",
-        nation.value if nation else None,
-    )
+    rows = await conn.fetch(OPEN_CASES_SQL, nation.value if nation else None)
     return [r["workflow_id"] for r in rows]

@@ -309,6 +309,14 @@ class CaseRecordActivities:
                 self.withdraw_involved_customer, self.book_panel_sitting, self.send_letter]
 
 
+# The case row as of the newest batch: by primary key, on every step and signal that records events.
+PROJECT_CASE_SQL = (
+    "UPDATE complaints SET stage=$2, status=$3, handler_id=$4, stage2_handler_id=$5,"
+    " escalated_at=$6, closed_at=$7, recorded_seq=$8, updated_at=now()"
+    " WHERE reference=$1 AND recorded_seq <= $8"
+)
+
+
 async def _write_timeline(conn: asyncpg.Connection, batch: EventBatch) -> tuple[int, list[CaseEvent]]:
     """The timeline rows and their projections (contacts, extensions, breaches, deadlines, the case row).
 
@@ -349,11 +357,8 @@ async def _write_timeline(conn: asyncpg.Connection, batch: EventBatch) -> tuple[
     c = batch.case
     newest = batch.events[-1].seq if batch.events else 0
     projected = await conn.execute(
-        "UPDATE complaints SET stage=$2, status=$3, handler_id=$4, stage2_handler_id=$5,"
-        " escalated_at=$6, closed_at=$7, recorded_seq=$8, updated_at=now()"
-        " WHERE reference=$1 AND recorded_seq <= $8",
-        ref, c.stage.value, c.status.value, c.handler_id, c.stage2_handler_id, c.escalated_at, c.closed_at,
-        newest,
+        PROJECT_CASE_SQL,
+        ref, c.stage.value, c.status.value, c.handler_id, c.stage2_handler_id, c.escalated_at, c.closed_at, newest,
     )
     if projected != "UPDATE 1":
         return written, fresh  # a newer batch has already projected the case and its deadlines

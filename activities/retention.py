@@ -91,6 +91,22 @@ KEEP_ACTORS = frozenset({"system", "resident", "operator", "review panel", "case
 
 POLICY_CACHE_SECONDS = 600.0  # an edited policy file is picked up within ten minutes
 
+# Both read only the closed cases whose personal data is still held (complaints_awaiting_removal_idx),
+# so a sweep's cost follows the cases it may act on, not every case ever filed.
+POLICIES_AWAITING_REMOVAL_SQL = (
+    "SELECT DISTINCT policy_id FROM complaints"
+    " WHERE closed_at IS NOT NULL AND closed_at < $1 AND personal_data_removed_at IS NULL"
+)
+# $1 policy ids, $2 their retention years, $3 as of, $4 the last reference of the previous page, $5 page size.
+CASES_PAST_RETENTION_SQL = """
+SELECT c.reference FROM complaints c
+JOIN unnest($1::text[], $2::int[]) AS p(policy_id, years) ON p.policy_id = c.policy_id
+WHERE c.closed_at IS NOT NULL AND c.personal_data_removed_at IS NULL
+  AND c.closed_at + make_interval(years => p.years) < $3
+  AND ($4::text IS NULL OR c.reference > $4)
+ORDER BY c.reference LIMIT $5
+"""
+
 
 # -- pure scrubbing ----------------------------------------------------------------------------
 def personal_values(row: asyncpg.Record | dict[str, Any]) -> list[str]:
@@ -150,11 +166,7 @@ class RetentionActivities:
 
     @activity.defn(name=FIND_ACTIVITY)
     async def find_cases_past_retention(self, request: FindCases) -> FoundCases:
-        policies = await self.pool.fetch(
-            "SELECT DISTINCT policy_id FROM complaints"
-            " WHERE closed_at IS NOT NULL AND closed_at < $1 AND personal_data_removed_at IS NULL",
-            request.as_of,
-        )
+        policies = await self.pool.fetch(POLICIES_AWAITING_REMOVAL_SQL, request.as_of)
         known: dict[str, int] = {}
         unknown: list[str] = []
         for r in policies:
@@ -166,14 +178,7 @@ class RetentionActivities:
         if not known:
             return FoundCases(references=[], unknown_policies=sorted(unknown))
         rows = await self.pool.fetch(
-            """
-            SELECT c.reference FROM complaints c
-            JOIN unnest($1::text[], $2::int[]) AS p(policy_id, years) ON p.policy_id = c.policy_id
-            WHERE c.closed_at IS NOT NULL AND c.personal_data_removed_at IS NULL
-              AND c.closed_at + make_interval(years => p.years) < $3
-              AND ($4::text IS NULL OR c.reference > $4)
-            ORDER BY c.reference LIMIT $5
-            """,
+            CASES_PAST_RETENTION_SQL,
             list(known), list(known.values()), request.as_of, request.after_reference, request.limit,
         )
         return FoundCases(references=[r["reference"] for r in rows], unknown_policies=sorted(unknown))
