@@ -11,8 +11,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from activities.db import apply_schema, seed_reference_data
 from domain.encryption import KeyRing
@@ -152,6 +154,10 @@ class Stack:
         line = await asyncio.to_thread(self.worker.stdout.readline)
         if b"ready" not in line:
             raise RuntimeError(f"the bench worker did not start (see {self.dir / 'worker.log'})")
+        # Keep reading its stdout into the log: the SDK core writes its warnings there, and a pipe no one
+        # reads fills at 64 KB and blocks the core's workflow thread in write() (it stopped a full run's
+        # worker dead, every case waiting, until the pipe was read).
+        threading.Thread(target=_copy, args=(self.worker.stdout, log), daemon=True).start()
 
     def stop_worker(self) -> None:
         if self.worker is not None and self.worker.poll() is None:
@@ -206,3 +212,9 @@ class Stack:
             return None
         values = [float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M)]
         return sum(values) if values else None
+
+
+def _copy(source: IO[bytes], sink: IO[bytes]) -> None:
+    for line in source:
+        sink.write(line)
+        sink.flush()
