@@ -17,6 +17,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.case import CaseEvent, CaseStatus
@@ -146,21 +147,27 @@ async def cmd_file(args: argparse.Namespace) -> int:
     try:
         await client.start_workflow(
             WORKFLOW_TYPE, c, id=workflow_id(c.reference), task_queue=args.settings.task_queue,
+            # One reference, one case, for ever: a closed case's reference is not filed again.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"Complaint {c.reference} · resident {initials} · {policy.pinned}",
             static_details=f"Filed {c.received_at:%Y-%m-%d %H:%M} by {c.channel.value}; "
                            f"{c.property.nation.value}; policy {policy.title}",
         )
     except RPCError as exc:
         if exc.status is RPCStatusCode.ALREADY_EXISTS:
-            raise CliError(f"a case with reference {c.reference} already exists") from None
+            raise CliError(taken(c.reference)) from None
         raise
     except Exception as exc:
         if type(exc).__name__ == "WorkflowAlreadyStartedError":
-            raise CliError(f"a case with reference {c.reference} already exists") from None
+            raise CliError(taken(c.reference)) from None
         raise
     emit(args, {"reference": c.reference, "workflow_id": workflow_id(c.reference), "policy": policy.pinned},
          f"filed {c.reference} (workflow {workflow_id(c.reference)}, policy {policy.pinned})")
     return 0
+
+
+def taken(reference: str) -> str:
+    return f"a case with reference {reference} already exists or existed; a reference is never reused"
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:

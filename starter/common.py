@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,6 +24,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain import search_attributes as sa
 from domain.case import CaseEvent
 from domain.contract import Query, UpdateResult, workflow_id
 from starter.connection import connect
@@ -83,6 +85,16 @@ async def case_handle(args: argparse.Namespace, *, running: bool = False) -> Wor
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise CliError(f"no case with reference {args.reference}") from None
         raise
+    if desc.status is not WorkflowExecutionStatus.RUNNING and desc.typed_search_attributes.get(
+            sa.COMPLAINT_STAGE) is None and re.fullmatch(r"[A-Za-z0-9-]+", args.reference):
+        # The newest run never opened a case: a refused filing of a reference that already had one (by a
+        # client that allowed the id's reuse). The case is the run that did open, the newest such.
+        opened = [wf async for wf in client.list_workflows(f"WorkflowId = '{handle.id}'")
+                  if wf.typed_search_attributes.get(sa.COMPLAINT_STAGE) is not None]
+        if opened:
+            owner = max(opened, key=lambda wf: wf.start_time)
+            handle = client.get_workflow_handle(owner.id, run_id=owner.run_id)
+            desc = await handle.describe()
     if running and desc.status is not WorkflowExecutionStatus.RUNNING:
         state = desc.status.name.lower() if desc.status else "ended"
         raise CliError(f"case {args.reference} has ended ({state}); it accepts no more messages")

@@ -15,13 +15,13 @@ import asyncio
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import CaseStatus
     from domain.contract import WORKFLOW_TYPE, FileComplaint, RequestReview
     from domain.policy import Policy, Trigger
-    from domain.records import Activity, OpenCase, OpenedCase, RegisterComplaint
+    from domain.records import NOT_THIS_CASE, Activity, OpenCase, OpenedCase, RegisterComplaint
     from workflows.messages import Refused, parse
 
 from workflows.case_state import ACTIVITY_TIMEOUT
@@ -64,15 +64,23 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
                                    non_retryable=True)
         filed = self._c  # the validated FileComplaint
         self._timeline_with_steps = workflow.patched(OPEN_IN_ONE_ACTIVITY)
-        if self._timeline_with_steps:
-            opened: OpenedCase = await self._act(
-                Activity.OPEN_CASE, OpenCase(complaint=filed, workflow_id=workflow.info().workflow_id), OpenedCase,
-                "Open the case: policy, case record, calendar"
-            )
-            policy = self._policy = opened.policy
-            self._cal = opened.calendar
-        else:
-            policy = self._policy = await self._open_in_three_activities(filed)
+        try:
+            if self._timeline_with_steps:
+                opened: OpenedCase = await self._act(
+                    Activity.OPEN_CASE, OpenCase(complaint=filed, workflow_id=workflow.info().workflow_id),
+                    OpenedCase, "Open the case: policy, case record, calendar"
+                )
+                policy = self._policy = opened.policy
+                self._cal = opened.calendar
+            else:
+                policy = self._policy = await self._open_in_three_activities(filed)
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == NOT_THIS_CASE:
+                # One reference, one case: this one never opens, and fails once saying why.
+                raise ApplicationError(f"the complaint cannot be filed: {cause.message}", type="ReferenceTaken",
+                                       non_retryable=True) from None
+            raise
         persister = asyncio.ensure_future(self._persist_events())
         keeper = asyncio.ensure_future(self._keep_deadlines())
         self._event("filed", f"Complaint filed ({filed.channel.value}) under {policy.pinned}",
