@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         LetterSent,
         PanelSitting,
         StaffMember,
+        WritesCaseRecord,
         calendar_request,
     )
     from workflows.deadline_book import DeadlineBook
@@ -191,6 +192,9 @@ class CaseState:
             # one activity instead of this one and a record_events.
             carried = self._take_unsaved()
             arg = arg.model_copy(update={"timeline": self._batch(carried)})
+        if isinstance(arg, WritesCaseRecord):
+            # Who is writing: the case record refuses a chain that does not own it (activities/ownership.py).
+            arg = arg.model_copy(update={"case_run": workflow.info().first_execution_run_id})
         self._in_flight += 1
         try:
             return await workflow.execute_activity(
