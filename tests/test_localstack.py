@@ -3,6 +3,7 @@ a complaint filed from a second process, a clean Ctrl-C, and the case still ther
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import queue
@@ -170,6 +171,18 @@ def http_status(url: str, timeout: float = 30.0) -> int:
             time.sleep(0.2)
 
 
+def ui_codec_settings(ui_port: int, host: str) -> dict[str, Any]:
+    """The codec settings the Temporal UI's page reads at load, asked as a browser at `host` would."""
+    req = urllib.request.Request(f"http://127.0.0.1:{ui_port}/api/v1/settings",
+                                 headers={"Host": f"{host}:{ui_port}", "Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = resp.read()
+        if resp.headers.get("Content-Encoding") == "gzip":  # as the browser would, it takes either
+            body = gzip.decompress(body)
+    codec = json.loads(body)["Codec"]
+    return {k: codec[k] for k in ("Endpoint", "IncludeCredentials", "PassAccessToken", "DefaultErrorLink")}
+
+
 def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     port, ui_port = free_port(), free_port()
@@ -216,6 +229,15 @@ def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path)
         assert response["due_date"] > ack["due_date"]
 
         assert http_status(f"http://127.0.0.1:{ui_port}/") == 200
+        # The UI decrypts out of the box for a signed-in operator: it knows the codec server and sends
+        # the sign-in cookie to it (start-dev alone leaves that off), and before sign-in its banner says
+        # where to sign in, under whichever name the browser used for the UI.
+        for host in ("127.0.0.1", "localhost"):
+            codec_here = f"http://{host}:{env['COMPLAINTS_CODEC_PORT']}"
+            assert ui_codec_settings(ui_port, host) == {
+                "Endpoint": codec_here, "IncludeCredentials": True, "PassAccessToken": False,
+                "DefaultErrorLink": f"{codec_here}/login",
+            }
         code = first.interrupt()
         assert code == 0, first.output()
     assert not (var_dir / "env").exists(), "var/env should go when the stack stops"
