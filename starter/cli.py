@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from datetime import datetime
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.case import CaseEvent, CaseStatus
+from domain.case import CaseStatus
 from domain.contract import (
     WORKFLOW_TYPE,
     FileComplaint,
@@ -55,6 +54,7 @@ from starter.common import (  # noqa: F401  (re-exported: other modules and test
 )
 from starter.connection import Settings, connect
 from starter.exiting import leave
+from starter.timeline_cmd import cmd_timeline
 from starter.wording import Loc, path_for
 
 
@@ -85,11 +85,6 @@ def render_status(s: CaseStatus) -> str:
     if s.refused_messages:
         lines.append(f"  refused messages: {s.refused_messages}")
     return "\n".join(lines)
-
-
-def render_timeline(events: list[CaseEvent]) -> str:
-    return "\n".join(f"{e.seq:>4}  {e.at:%Y-%m-%d %H:%M}  {e.stage.value:<9} {e.kind:<26} {e.summary}"
-                     for e in events)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -188,16 +183,6 @@ async def cmd_status(args: argparse.Namespace) -> int:
     handle = await case_handle(args)
     s = await handle.query(Query.STATUS, result_type=CaseStatus)
     emit(args, s, render_status(s))
-    return 0
-
-
-async def cmd_timeline(args: argparse.Namespace) -> int:
-    handle = await case_handle(args)
-    events = await handle.query(Query.TIMELINE, result_type=list[CaseEvent])
-    if args.json:
-        print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
-    else:
-        print(render_timeline(events))
     return 0
 
 
