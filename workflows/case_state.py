@@ -161,7 +161,8 @@ class CaseState:
             raise
 
     async def _load_calendar(self) -> CalendarSnapshot:
-        return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy()),
+        return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy(),
+                                                                    workflow.info().workflow_start_time),
                                CalendarSnapshot, "Load the working-day calendar")
 
     def _calendar(self) -> CalendarSnapshot:
