@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         LetterSent,
         PanelSitting,
         StaffMember,
+        WritesCaseRecord,
         calendar_request,
     )
     from workflows.deadline_book import DeadlineBook
@@ -150,6 +151,9 @@ class CaseState:
             # one activity instead of this one and a record_events.
             carried, self._unsaved = self._unsaved, []
             arg = arg.model_copy(update={"timeline": self._batch(carried)})
+        if isinstance(arg, WritesCaseRecord):
+            # Who is writing: the case record refuses a chain that does not own it (activities/ownership.py).
+            arg = arg.model_copy(update={"case_run": workflow.info().first_execution_run_id})
         try:
             return await workflow.execute_activity(
                 name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,

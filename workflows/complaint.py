@@ -15,13 +15,13 @@ import asyncio
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import CaseStatus
     from domain.contract import WORKFLOW_TYPE, FileComplaint, RequestReview
     from domain.policy import Policy, Trigger
-    from domain.records import Activity, OpenCase, OpenedCase, RegisterComplaint
+    from domain.records import NOT_THIS_CASE, Activity, OpenCase, OpenedCase, RegisterComplaint
     from workflows.messages import Refused, parse
 
 from workflows.case_state import ACTIVITY_TIMEOUT
@@ -64,15 +64,23 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
                                    non_retryable=True)
         filed = self._c  # the validated FileComplaint
         self._timeline_with_steps = workflow.patched(OPEN_IN_ONE_ACTIVITY)
-        if self._timeline_with_steps:
-            opened: OpenedCase = await self._act(
-                Activity.OPEN_CASE, OpenCase(complaint=filed, workflow_id=workflow.info().workflow_id), OpenedCase,
-                "Open the case: policy, case record, calendar"
-            )
-            policy = self._policy = opened.policy
-            self._cal = opened.calendar
-        else:
-            policy = self._policy = await self._open_in_three_activities(filed)
+        try:
+            if self._timeline_with_steps:
+                opened: OpenedCase = await self._act(
+                    Activity.OPEN_CASE, OpenCase(complaint=filed, workflow_id=workflow.info().workflow_id),
+                    OpenedCase, "Open the case: policy, case record, calendar"
+                )
+                policy = self._policy = opened.policy
+                self._cal = opened.calendar
+            else:
+                policy = self._policy = await self._open_in_three_activities(filed)
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == NOT_THIS_CASE:
+                # One reference, one case: this one never opens, and fails once saying why.
+                raise ApplicationError(f"the complaint cannot be filed: {cause.message}", type="ReferenceTaken",
+                                       non_retryable=True) from None
+            raise
         persister = asyncio.ensure_future(self._persist_events())
         keeper = asyncio.ensure_future(self._keep_deadlines())
         self._event("filed", f"Complaint filed ({filed.channel.value}) under {policy.pinned}",
@@ -84,6 +92,12 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
             self._triggers[Trigger.ESCALATION_REQUESTED] = filed.received_at
             self._event("escalation_requested", "Filed directly at Stage 2, as the policy allows", actor="resident")
         else:
+            if filed.start_at_stage2:
+                # Asked for by a client, not allowed by the policy: the case runs at Stage 1 and says so, and
+                # the case record holds what happened (open_case records it as filed at Stage 1).
+                self._event("stage2_filing_refused",
+                            f"Filing straight into Stage 2 was asked for; {policy.pinned} does not allow it, "
+                            "so the case starts at Stage 1", detail={"asked": "start_at_stage2"})
             await self._stage_one()
             await self._await_escalation()
 
