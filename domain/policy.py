@@ -185,6 +185,31 @@ def deadline_rules(model: BaseModel, where: str = "") -> Iterator[tuple[str, Dea
             yield from deadline_rules(value, here)
 
 
+def triggers_at_opening(policy: Policy) -> dict[str, frozenset[Trigger]]:
+    """For each deadline rule (dotted name), the events every case has had when that deadline opens:
+    the triggers it can count from. A case filed directly at Stage 2 has no Stage 1 events; the survey
+    window opens after a case ended at Stage 1 as well as after Stage 2."""
+    t = Trigger
+    stage1 = frozenset({t.RECEIVED, t.ACKNOWLEDGED})
+    responded = stage1 | {t.STAGE1_RESPONSE}
+    requested = (frozenset({t.RECEIVED}) if policy.escalation.direct_to_stage2 else responded) | {t.ESCALATION_REQUESTED}
+    acknowledged = requested | {t.STAGE2_ACKNOWLEDGED}
+    if policy.stage2.kind is ReviewKind.REVIEW_PANEL:
+        acknowledged |= {t.PANEL_SITTING}
+    return {
+        "stage1.acknowledgement": frozenset({t.RECEIVED}),
+        "stage1.response": stage1,
+        "escalation.window": responded,
+        "escalation.triage": requested,
+        "stage2.contact": requested,
+        "stage2.acknowledgement": requested,
+        "stage2.response": acknowledged,
+        "ombudsman.cooling_off": acknowledged | {t.FINAL_RESPONSE},
+        "survey.answer_window": (frozenset() if policy.escalation.direct_to_stage2 else responded)
+        | {t.RECEIVED, t.CLOSED},
+    }
+
+
 class PolicyError(ValueError):
     """A policy file that does not exist or does not validate; the message names file and field."""
 

@@ -14,10 +14,10 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain import calendar as wd
     from domain.case import Stage, Status
     from domain.contract import StageResponse, SupplyContactDetails, Update, UpdateResult
     from domain.records import Activity, LetterRequest, LetterSent, Notification
+    from workflows import letter_dates as dates
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, CaseState, long_date
@@ -85,8 +85,8 @@ class Letters(CaseState):
 
     def _ombudsman_route_text(self) -> str:
         o = self._require_policy().ombudsman
-        if o.cooling_off is not None:
-            ends = wd.due_date(self._calendar(), workflow.now(), o.cooling_off.length, o.cooling_off.unit)
+        ends = dates.cooling_off_ends(self._require_policy(), self._calendar(), self._triggers, workflow.now())
+        if ends is not None:
             # The period runs to the end of `ends`; a direct referral is accepted from the next day.
             return (f"If you are still unhappy, you can ask the {o.name} to review your complaint. You can ask a "
                     f"designated person (your MP, a local councillor or a tenant panel) to refer it now, or contact "

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.contract import StageResponse, Update, UpdateResult
     from domain.policy import ReviewKind, Trigger
     from domain.records import Activity, AppointStaff, StaffMember
+    from workflows import letter_dates as dates
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, ESC_WINDOW, S1_ACK, S1_RESPONSE, long_date
@@ -36,9 +37,7 @@ class Stage1(Letters):
         self._event("handler_appointed", f"{self._handler.name} appointed to handle the complaint",
                     detail={"staff_id": self._handler.id, "role": self._handler.role})
         response_rule = policy.stage1.response
-        # The response date goes in the acknowledgement, so compute it as if acknowledged now.
-        provisional = wd.due_date(self._calendar(), self._trigger_time(response_rule.trigger, workflow.now()),
-                                  response_rule.length, response_rule.unit)
+        provisional = dates.stage1_response_due(policy, self._calendar(), self._triggers, workflow.now())
         await self._letter(S1_ACK, "acknowledgement", Stage.STAGE1, {
             "received_on": long_date(self._c.received_at.astimezone(wd.LONDON).date()),
             "summary": self._c.summary, "desired_outcome": self._c.desired_outcome or "(not stated)",
@@ -52,7 +51,7 @@ class Stage1(Letters):
         response = self._stage1_response
         assert response is not None
         window = policy.escalation.window
-        escalation_by = wd.due_date(self._calendar(), workflow.now(), window.length, window.unit)
+        escalation_by = dates.escalation_window_ends(policy, self._calendar(), self._triggers, workflow.now())
         await self._letter("stage1.response", "stage1_response", Stage.STAGE1, {
             **self._response_fields(response),
             "escalation_name": "review" if policy.stage2.kind is not ReviewKind.CODE_STAGE2 else "escalate",

@@ -8,13 +8,12 @@ involved-resident participation.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date
 
 from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from domain import calendar as wd
     from domain.case import Stage, Status
     from domain.contract import (
         ContactKind,
@@ -25,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.policy import ParticipationMode, ReviewKind, Trigger
     from domain.records import Activity, AppointStaff, InvolvedCustomer, LetterRequest, StaffMember
+    from workflows import letter_dates as dates
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, S2_ACK, S2_CONTACT, S2_RESPONSE, long_date
@@ -90,12 +90,8 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
         self._set(Status.FINAL_RESPONSE_SENT, "the Ombudsman step")
 
     def _provisional_stage2_due(self) -> date:
-        s2 = self._require_policy().stage2
-        if s2.kind is ReviewKind.REVIEW_PANEL and self._sitting is not None:
-            trigger = datetime.combine(self._sitting.sits_on, time(10, 0), tzinfo=wd.LONDON)
-        else:
-            trigger = workflow.now()
-        return wd.due_date(self._calendar(), trigger, s2.response.length, s2.response.unit)
+        return dates.stage2_response_due(self._require_policy(), self._calendar(), self._triggers, workflow.now(),
+                                         self._sitting.sits_on if self._sitting is not None else None)
 
     @workflow.signal(name=Signal.RECORD_CONTACT)
     def record_contact(self, payload: RawValue = NO_PAYLOAD) -> None:
