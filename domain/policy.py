@@ -169,6 +169,17 @@ class Policy(_Strict):
                 raise ValueError(f"{where}.unit: 'seconds' is only for test policies (test_only = true)")
         return self
 
+    @model_validator(mode="after")
+    def _triggers_happen_before_their_deadlines(self) -> Policy:
+        # A deadline counted from an event the case has not had when it opens could not be dated.
+        allowed = triggers_at_opening(self)
+        for where, rule in deadline_rules(self):
+            if where in allowed and rule.trigger not in allowed[where]:
+                can = ", ".join(sorted(allowed[where]))
+                raise ValueError(f"{where}.trigger: {rule.trigger.value!r} has not happened when this deadline "
+                                 f"opens; it can count from: {can}")
+        return self
+
     @property
     def pinned(self) -> str:
         return f"{self.id}@{self.version}"

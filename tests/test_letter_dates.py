@@ -187,7 +187,7 @@ scenarios = st.builds(
 
 @pytest.mark.parametrize(("path", "rule_path", "trigger"), cases(),
                          ids=lambda v: v.stem if isinstance(v, Path) else str(v))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=scenarios)
 def test_every_letter_states_the_date_the_case_keeps(path: Path, rule_path: str, trigger: Trigger,
                                                        s: Scenario) -> None:

@@ -37,13 +37,14 @@ class Stage1(Letters):
         self._event("handler_appointed", f"{self._handler.name} appointed to handle the complaint",
                     detail={"staff_id": self._handler.id, "role": self._handler.role})
         response_rule = policy.stage1.response
-        provisional = dates.stage1_response_due(policy, self._calendar(), self._triggers, workflow.now())
-        await self._letter(S1_ACK, "acknowledgement", Stage.STAGE1, {
+        acknowledged_at = await self._letter(S1_ACK, "acknowledgement", Stage.STAGE1, {
             "received_on": long_date(self._c.received_at.astimezone(wd.LONDON).date()),
             "summary": self._c.summary, "desired_outcome": self._c.desired_outcome or "(not stated)",
-            "handler": self._handler.name, "response_due": long_date(provisional),
-        })
-        self._mark(Trigger.ACKNOWLEDGED, S1_ACK, "acknowledged", "Complaint acknowledged in writing")
+            "handler": self._handler.name,
+        }, lambda at: {"response_due": long_date(
+            dates.stage1_response_due(policy, self._calendar(), self._triggers, at))})
+        self._mark(Trigger.ACKNOWLEDGED, S1_ACK, "acknowledged", "Complaint acknowledged in writing",
+                   at=acknowledged_at)
         self._open_deadline(S1_RESPONSE, response_rule, Stage.STAGE1)
         self._set(Status.INVESTIGATING, "the Stage 1 response (update submit_stage1_response)")
 
@@ -51,17 +52,16 @@ class Stage1(Letters):
         response = self._stage1_response
         assert response is not None
         window = policy.escalation.window
-        escalation_by = dates.escalation_window_ends(policy, self._calendar(), self._triggers, workflow.now())
-        await self._letter("stage1.response", "stage1_response", Stage.STAGE1, {
+        responded_at = await self._letter("stage1.response", "stage1_response", Stage.STAGE1, {
             **self._response_fields(response),
             "escalation_name": "review" if policy.stage2.kind is not ReviewKind.CODE_STAGE2 else "escalate",
-            "escalation_by": long_date(escalation_by),
-        })
+        }, lambda at: {"escalation_by": long_date(
+            dates.escalation_window_ends(policy, self._calendar(), self._triggers, at))})
         self._mark(Trigger.STAGE1_RESPONSE, S1_RESPONSE, "stage1_responded",
                    f"Stage 1 response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
-                   decision=response.decision)
-        self._open_deadline(ESC_WINDOW, window, Stage.STAGE1, kind=DeadlineKind.WINDOW)
-        self._set(Status.RESPONDED, f"a review request until {escalation_by.isoformat()}, else closure")
+                   decision=response.decision, at=responded_at)
+        escalation = self._open_deadline(ESC_WINDOW, window, Stage.STAGE1, kind=DeadlineKind.WINDOW)
+        self._set(Status.RESPONDED, f"a review request until {escalation.due_date.isoformat()}, else closure")
 
     @workflow.update(name=Update.SUBMIT_STAGE1_RESPONSE)
     def submit_stage1_response(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:

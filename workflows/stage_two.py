@@ -8,8 +8,6 @@ involved-resident participation.
 
 from __future__ import annotations
 
-from datetime import date
-
 from temporalio import workflow
 from temporalio.common import RawValue
 
@@ -55,7 +53,6 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
                     detail={"staff_id": self._reviewer.id, "role": self._reviewer.role})
         if s2.kind is ReviewKind.REVIEW_PANEL:
             await self._book_sitting(attending=False)
-        response_due = self._provisional_stage2_due()
         participation = ""
         if self._participation_declined:
             participation = "\n\nAs you asked, no involved resident will take part in the review."
@@ -65,10 +62,13 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
         elif s2.participation.mode is ParticipationMode.RESIDENT_CHOSEN_PANELISTS:
             participation = (f"\n\nYou may choose up to {s2.participation.max_residents} involved residents "
                              "to sit on the panel, and you may ask to attend.")
-        await self._letter(S2_ACK, "stage2_acknowledgement", Stage.STAGE2, {
-            "reviewer": self._reviewer.name, "response_due": long_date(response_due), "participation": participation,
-        })
-        self._mark(Trigger.STAGE2_ACKNOWLEDGED, S2_ACK, "stage2_acknowledged", "Stage 2 acknowledged in writing")
+        sits_on = self._sitting.sits_on if self._sitting is not None else None
+        acknowledged_at = await self._letter(S2_ACK, "stage2_acknowledgement", Stage.STAGE2, {
+            "reviewer": self._reviewer.name, "participation": participation,
+        }, lambda at: {"response_due": long_date(
+            dates.stage2_response_due(policy, self._calendar(), self._triggers, at, sits_on))})
+        self._mark(Trigger.STAGE2_ACKNOWLEDGED, S2_ACK, "stage2_acknowledged", "Stage 2 acknowledged in writing",
+                   at=acknowledged_at)
 
         if s2.kind is ReviewKind.CODE_STAGE2:
             await self._code_review()
@@ -79,19 +79,14 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
 
         response = self._final_response
         assert response is not None
-        await self._letter("stage2.final_response", "final_response", Stage.STAGE2, {
-            **self._response_fields(response), "ombudsman_route": self._ombudsman_route_text(),
-            "signed_by": self._reviewer.name,
-        })
+        sent_at = await self._letter("stage2.final_response", "final_response", Stage.STAGE2, {
+            **self._response_fields(response), "signed_by": self._reviewer.name,
+        }, lambda at: {"ombudsman_route": self._ombudsman_route_text(at)})
         self._mark(Trigger.FINAL_RESPONSE, S2_RESPONSE, "final_response_sent",
                    f"Final response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
-                   decision=response.decision)
+                   decision=response.decision, at=sent_at)
         self._book.cancel(S2_CONTACT)
         self._set(Status.FINAL_RESPONSE_SENT, "the Ombudsman step")
-
-    def _provisional_stage2_due(self) -> date:
-        return dates.stage2_response_due(self._require_policy(), self._calendar(), self._triggers, workflow.now(),
-                                         self._sitting.sits_on if self._sitting is not None else None)
 
     @workflow.signal(name=Signal.RECORD_CONTACT)
     def record_contact(self, payload: RawValue = NO_PAYLOAD) -> None:
