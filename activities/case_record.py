@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from activities import calendar_data, letters, metrics
+from activities import calendar_data, letters, metrics, ownership
 from domain.calendar import CalendarSnapshot
 from domain.case import CaseEvent, Stage
 from domain.policy import Policy, PolicyError, load_policy
@@ -94,19 +94,26 @@ class CaseRecordActivities:
 
     async def _register(self, request: RegisterComplaint) -> None:
         c = request.complaint
-        status = await self.pool.execute(
-            """
-            INSERT INTO complaints (reference, workflow_id, policy_id, policy_version, landlord, nation,
-                received_at, channel, resident_name, resident_address, resident_email, resident_phone,
-                property_address, postcode, summary, desired_outcome, filed_at_stage2, stage, status)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,'stage-1','filed')
-            ON CONFLICT (reference) DO NOTHING
-            """,
-            c.reference, request.workflow_id, request.policy_id, request.policy_version, request.landlord,
-            c.property.nation.value, c.received_at, c.channel.value, c.resident.name, c.resident.address,
-            c.resident.email, c.resident.phone, c.property.address, c.property.postcode, c.summary,
-            c.desired_outcome, c.start_at_stage2,
-        )
+        # One reference, one case: a row already there must be this case's own (a retry), else refused.
+        await ownership.check_workflow_id(self.pool, c.reference, request.case_run)
+        chain = ownership.Writer.current(request.case_run).chain
+        async with self.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                """
+                INSERT INTO complaints (reference, workflow_id, policy_id, policy_version, landlord, nation,
+                    received_at, channel, resident_name, resident_address, resident_email, resident_phone,
+                    property_address, postcode, summary, desired_outcome, filed_at_stage2, stage, status,
+                    first_run_id)
+                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,'stage-1','filed',$18)
+                ON CONFLICT (reference) DO NOTHING
+                """,
+                c.reference, request.workflow_id, request.policy_id, request.policy_version, request.landlord,
+                c.property.nation.value, c.received_at, c.channel.value, c.resident.name, c.resident.address,
+                c.resident.email, c.resident.phone, c.property.address, c.property.postcode, c.summary,
+                c.desired_outcome, c.start_at_stage2, chain,
+            )
+            if not metrics.inserted(status):
+                await ownership.claim(conn, self.pool, c.reference, request.case_run)
         metrics.complaint_filed(request.policy_id, status)
         _bind(c.reference).info("complaint registered", policy=request.policy_id)
 
@@ -116,16 +123,21 @@ class CaseRecordActivities:
         load_calendar did as three activities (cases started before the change still run those)."""
         c = request.complaint
         policy = await self.load_policy(c.policy)
+        # Filed at Stage 2 only if the policy allows it; otherwise the case runs at Stage 1 (complaint.py),
+        # and the record, which the reports count, says so.
+        c = c.model_copy(update={"start_at_stage2": c.start_at_stage2 and policy.escalation.direct_to_stage2})
         # Committed before the calendar is read: the calendar command tells the cases in the complaints
         # table, so a change made after this read still reaches this case.
         await self._register(RegisterComplaint(complaint=c, workflow_id=request.workflow_id, policy_id=policy.id,
-                                               policy_version=policy.version, landlord=policy.landlord))
+                                               policy_version=policy.version, landlord=policy.landlord,
+                                               case_run=request.case_run))
         return OpenedCase(policy=policy, calendar=await self.load_calendar(calendar_request(c, policy)))
 
     @activity.defn(name=Activity.RECORD_EVENTS)
     async def record_events(self, batch: EventBatch) -> int:
         """Write a batch of timeline events and their projections in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
+            await ownership.check_owner(conn, self.pool, batch.reference, batch.case_run)
             written, fresh = await _write_timeline(conn, batch)
         metrics.events_recorded(fresh)
         return written
@@ -140,11 +152,13 @@ class CaseRecordActivities:
         fresh: list[CaseEvent] = []
         try:
             async with self.pool.acquire() as conn, conn.transaction():
+                # The step's reference is the case it writes (each request names it).
+                await ownership.check_owner(conn, self.pool, request.reference, request.case_run)  # type: ignore[attr-defined]
                 yield conn
                 if request.timeline is not None:
                     _, fresh = await _write_timeline(conn, request.timeline)
-        except ApplicationError:
-            if request.timeline is not None:
+        except ApplicationError as exc:
+            if request.timeline is not None and exc.type != ownership.NOT_THIS_CASE:
                 await self.record_events(request.timeline)
             raise
         metrics.events_recorded(fresh)
@@ -228,9 +242,11 @@ class CaseRecordActivities:
 
     @activity.defn(name="withdraw_involved_customer")
     async def withdraw_involved_customer(self, reference: str) -> None:
-        await self.pool.execute(
-            "UPDATE involvements SET withdrawn_at = now() WHERE reference = $1 AND withdrawn_at IS NULL", reference
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await ownership.check_owner(conn, self.pool, reference, None)
+            await conn.execute(
+                "UPDATE involvements SET withdrawn_at = now() WHERE reference = $1 AND withdrawn_at IS NULL", reference
+            )
 
     @activity.defn(name=Activity.BOOK_PANEL_SITTING)
     async def book_panel_sitting(self, request: BookSitting) -> PanelSitting:

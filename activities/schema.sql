@@ -205,3 +205,8 @@ CREATE INDEX IF NOT EXISTS extensions_at_idx ON extensions (at);
 CREATE INDEX IF NOT EXISTS complaints_open_idx ON complaints (received_at, reference) WHERE closed_at IS NULL;
 CREATE INDEX IF NOT EXISTS complaints_awaiting_removal_idx ON complaints (closed_at)
     WHERE closed_at IS NOT NULL AND personal_data_removed_at IS NULL;
+-- One reference, one case, for ever: the workflow chain that opened the case (the first run of its workflow id;
+-- a continue-as-new keeps it), so that a later case filed under the same reference, or a workflow under
+-- another id carrying it, is refused instead of writing this case's record (activities/ownership.py).
+-- NULL on rows opened before it was kept: those are checked by workflow id alone.
+ALTER TABLE complaints ADD COLUMN IF NOT EXISTS first_run_id text;

@@ -27,7 +27,19 @@ class Activity(StrEnum):
     OPEN_CASE = "open_case"
 
 
-class RegisterComplaint(BaseModel):
+# The error type of a write the case record refuses because the writer does not own the case.
+NOT_THIS_CASE = "NotThisCase"
+
+
+class WritesCaseRecord(BaseModel):
+    """A request to an activity that writes one case's record. The workflow fills case_run (CaseState._act)
+    with its chain's first run id, which a continue-as-new keeps; the activity checks that the case record
+    belongs to that chain (activities/ownership.py). None from requests scheduled before it was sent."""
+
+    case_run: str | None = None
+
+
+class RegisterComplaint(WritesCaseRecord):
     complaint: FileComplaint
     workflow_id: str
     policy_id: str
@@ -46,21 +58,21 @@ class CaseSnapshot(BaseModel):
     closed_at: datetime | None = None
 
 
-class EventBatch(BaseModel):
+class EventBatch(WritesCaseRecord):
     reference: str
     events: list[CaseEvent]
     case: CaseSnapshot
     deadlines: list[Deadline]
 
 
-class CarriesTimeline(BaseModel):
+class CarriesTimeline(WritesCaseRecord):
     """A request to an activity that writes the case record, and so can write the case's pending timeline
     rows in the same transaction: one activity where there were two (see CaseState._act)."""
 
     timeline: EventBatch | None = None
 
 
-class OpenCase(BaseModel):
+class OpenCase(WritesCaseRecord):
     """Everything a new case needs before its first deadline, in one activity: the policy (its version is
     pinned on the case), the complaints row, then the calendar, read after the row is committed so a
     calendar change made meanwhile still finds the case."""

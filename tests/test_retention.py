@@ -40,6 +40,7 @@ from domain.records import (
     Notification,
     RegisterComplaint,
 )
+from tests.support import as_case
 from workflows.retention import SCHEDULE_ID, RemoveBatch, RetentionSweep, RetentionWorkflow, SweepResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ def deadline(key: str, label: str, trigger_at: datetime, due: date, *, met_at: d
 
 async def write_case(acts: CaseRecordActivities, ref: str, p: Person, received: datetime, *, closed: bool,
                      policy: str = "hos-code-2024", landlord: str = "Northgate Homes", breach: bool = False) -> None:
-    env = ActivityEnvironment()
+    env = as_case(ref)
     c = FileComplaint(reference=ref, policy="hos-code-2024", received_at=received, channel=Channel.PHONE,
                       resident=Resident(name=p.name, address=p.address, email=p.email, phone=p.phone),
                       property=Property(address=p.address, postcode=p.address.rsplit(" ", 2)[-2] + " "

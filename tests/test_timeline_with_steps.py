@@ -24,6 +24,7 @@ from domain.contract import Signal, workflow_id
 from domain.policy import load_policy
 from domain.records import CaseSnapshot, EventBatch, LetterRequest, OpenCase, calendar_request
 from tests.support import (
+    as_case,
     complaint,
     london,
     new_reference,
@@ -52,7 +53,7 @@ def batch(ref: str, *seqs: int, status: Status = Status.INVESTIGATING) -> EventB
 
 async def opened(pool: asyncpg.Pool) -> tuple[str, CaseRecordActivities, ActivityEnvironment]:
     ref = new_reference("TWS")
-    acts, env = CaseRecordActivities(pool), ActivityEnvironment()
+    acts, env = CaseRecordActivities(pool), as_case(ref)
     await env.run(acts.open_case, OpenCase(complaint=complaint(ref, AT), workflow_id=workflow_id(ref)))
     return ref, acts, env
 
@@ -68,7 +69,7 @@ def letter(ref: str, **overrides: object) -> LetterRequest:
 async def test_open_case_registers_the_complaint_and_returns_its_pinned_policy_and_calendar(pool: asyncpg.Pool) -> None:
     ref = new_reference("TWS")
     c = complaint(ref, AT)
-    acts, env = CaseRecordActivities(pool), ActivityEnvironment()
+    acts, env = CaseRecordActivities(pool), as_case(ref)
     first = await env.run(acts.open_case, OpenCase(complaint=c, workflow_id=workflow_id(ref)))
     again = await env.run(acts.open_case, OpenCase(complaint=c, workflow_id=workflow_id(ref)))  # a retry
     policy = load_policy("hos-code-2024")
@@ -82,7 +83,7 @@ async def test_open_case_registers_the_complaint_and_returns_its_pinned_policy_a
 
 async def test_open_case_refuses_an_unknown_policy_without_registering(pool: asyncpg.Pool) -> None:
     ref = new_reference("TWS")
-    acts, env = CaseRecordActivities(pool), ActivityEnvironment()
+    acts, env = CaseRecordActivities(pool), as_case(ref)
     with pytest.raises(ApplicationError) as err:
         await env.run(acts.open_case, OpenCase(complaint=complaint(ref, AT, policy="no-such-landlord"),
                                                workflow_id=workflow_id(ref)))
