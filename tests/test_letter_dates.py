@@ -32,7 +32,7 @@ from workflows.deadline_book import DeadlineBook
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_FILES = [*sorted(POLICY_DIR.glob("*.toml")), *sorted((ROOT / "tests" / "policies").glob("*.toml")),
-                *sorted((ROOT / "bench" / "policies").glob("*.toml"))]
+                *sorted((ROOT / "bench" / "policies").glob("*.toml")), *sorted((ROOT / "demo" / "policies").glob("*.toml"))]
 LONG_DATE = re.compile(r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) \d{1,2} [A-Z][a-z]+ \d{4}")
 
 
