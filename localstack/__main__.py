@@ -40,6 +40,7 @@ from temporalio.client import Client
 from activities.db import apply_schema, seed_reference_data
 from domain import logs
 from domain.encryption import EncryptionCodec, KeyRing
+from domain.policy import POLICY_PATH_ENV
 from localstack.postgres import EmbeddedPostgres, create_database, wait_ready, with_database
 from localstack.temporal import StackError, TemporalDevServer, ensure_port_free, find_binary, spare_port
 from localstack.ui_proxy import CodecSettings, UiProxy
@@ -292,8 +293,16 @@ def _write_env(path: Path, settings: Settings, keys_file: Path | None) -> None:
     }
     if keys_file is not None:  # the CLI reads and writes cases encrypted, as the worker does
         values["COMPLAINTS_ENCRYPTION_KEYS_FILE"] = str(keys_file)
+    if os.environ.get(POLICY_PATH_ENV):  # policies the worker was given beyond policies/ (e.g. a demo's)
+        values[POLICY_PATH_ENV] = os.environ[POLICY_PATH_ENV]
+    # The README's `python -m starter ...` needs the interpreter this stack runs in (the project's venv,
+    # with temporalio and the rest): first on PATH, as `activate` would put it. Not resolved: the venv's
+    # python is a symlink to the system's, which has none of the packages.
+    venv_bin = Path(sys.executable).absolute().parent
+    values["VIRTUAL_ENV"] = sys.prefix
     lines = ["# Written by `python -m localstack` while it runs; `source` it in a second terminal."]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    lines.append(f'export PATH={shlex.quote(str(venv_bin))}:"$PATH"')
     path.write_text("\n".join(lines) + "\n")
 
 
