@@ -30,6 +30,7 @@ from workflows.deadline_keeper import DeadlineKeeper
 from workflows.ombudsman import OmbudsmanStep
 from workflows.stage_one import Stage1
 from workflows.stage_two import Stage2
+from workflows.withdrawal import Withdrawal
 
 # ACTIVITY_TIMEOUT is re-exported: deploy checks read it from here.
 __all__ = ["ACTIVITY_TIMEOUT", "ComplaintWorkflow"]
@@ -42,7 +43,7 @@ OPEN_IN_ONE_ACTIVITY = "open-in-one-activity"
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
+class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, Withdrawal):
     """The procedure: Stage 1, escalation, Stage 2, the Ombudsman step, closure."""
 
     @workflow.init
@@ -56,12 +57,32 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
             return
         self._invalid_start = None
         super().__init__(filed)
+        self._persister: asyncio.Future[None] | None = None
+        self._keeper: asyncio.Future[None] | None = None
 
     @workflow.run
     async def run(self, complaint: RawValue) -> CaseStatus:
         if self._invalid_start is not None:
             raise ApplicationError(f"the complaint cannot be filed: {self._invalid_start}", type="InvalidComplaint",
                                    non_retryable=True)
+        self._run_task = asyncio.current_task()
+        try:
+            await self._procedure()
+        except asyncio.CancelledError:
+            # A cancellation request, or the withdraw update: the case closes as a withdrawal (withdrawal.py).
+            if not await self._withdraw_on_cancel():
+                raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._finished = True
+        if self._keeper is not None and self._persister is not None:
+            await self._keeper
+            await self._persister
+        if self._cancelled_in_temporal():
+            raise asyncio.CancelledError("the complaint was withdrawn after a cancellation request")
+        return self.status()
+
+    async def _procedure(self) -> None:
+        """Filing to closure, in the procedure's order."""
         filed = self._c  # the validated FileComplaint
         self._timeline_with_steps = workflow.patched(OPEN_IN_ONE_ACTIVITY)
         try:
@@ -81,8 +102,8 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
                 raise ApplicationError(f"the complaint cannot be filed: {cause.message}", type="ReferenceTaken",
                                        non_retryable=True) from None
             raise
-        persister = asyncio.ensure_future(self._persist_events())
-        keeper = asyncio.ensure_future(self._keep_deadlines())
+        self._persister = asyncio.ensure_future(self._persist_events())
+        self._keeper = asyncio.ensure_future(self._keep_deadlines())
         self._event("filed", f"Complaint filed ({filed.channel.value}) under {policy.pinned}",
                     at=filed.received_at, actor="resident",
                     detail={"policy": policy.pinned, "channel": filed.channel.value})
@@ -99,12 +120,6 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
             await self._stage_two()
             await self._ombudsman_step()
         await self._close()
-
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        self._finished = True
-        await keeper
-        await persister
-        return self.status()
 
     async def _open_in_three_activities(self, filed: FileComplaint) -> Policy:
         """How cases started before OPEN_IN_ONE_ACTIVITY opened; kept so that they replay."""
