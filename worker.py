@@ -30,10 +30,12 @@ from activities.db import apply_schema, create_pool
 from activities.retention import RetentionActivities
 from domain import logs
 from domain import search_attributes as sa
+from domain.encryption import worker_converter
 from starter.connection import Settings, SettingsError, connect
 from starter.exiting import leave
 from workflows.complaint import ComplaintWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.unreadable import UnreadableSignals
 
 log = structlog.get_logger("complaints.worker")
 
@@ -77,6 +79,9 @@ def cached_cases(settings: Settings) -> int:
 
 def build_worker(client: Client, activities: CaseRecordActivities, task_queue: str,
                  max_cached_workflows: int = CACHED_CASES_DEFAULT) -> Worker:
+    # Whatever client it is given, the worker decodes with WorkerCodec: nothing a caller sends can fail
+    # a workflow task at decoding, and nothing sent in clear is let in (domain/encryption.py).
+    client = Client(**{**client.config(), "data_converter": worker_converter(client.data_converter)})
     return Worker(
         client,
         task_queue=task_queue,
@@ -84,7 +89,7 @@ def build_worker(client: Client, activities: CaseRecordActivities, task_queue: s
         workflows=[ComplaintWorkflow, RetentionWorkflow],
         activities=activities.all() + RetentionActivities(activities.pool).all(),
         max_cached_workflows=max_cached_workflows,
-        interceptors=[logs.ActivityLogContext(), OutageLogging()],
+        interceptors=[logs.ActivityLogContext(), OutageLogging(), UnreadableSignals()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

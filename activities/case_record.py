@@ -124,6 +124,9 @@ class CaseRecordActivities:
         load_calendar did as three activities (cases started before the change still run those)."""
         c = request.complaint
         policy = await self.load_policy(c.policy)
+        # Filed at Stage 2 only if the policy allows it; otherwise the case runs at Stage 1 (complaint.py),
+        # and the record, which the reports count, says so.
+        c = c.model_copy(update={"start_at_stage2": c.start_at_stage2 and policy.escalation.direct_to_stage2})
         # Committed before the calendar is read: the calendar command tells the cases in the complaints
         # table, so a change made after this read still reaches this case.
         await self._register(RegisterComplaint(complaint=c, workflow_id=request.workflow_id, policy_id=policy.id,

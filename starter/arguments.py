@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 
 from domain.calendar import Nation
 
@@ -19,6 +19,19 @@ def parse_day(text: str) -> date:
         except ValueError:
             pass
     raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)")
+
+
+def parse_instant(text: str) -> datetime:
+    """A date and time with its UTC offset: a case's clock runs in real instants, and a bare date or a
+    local time without an offset would be read differently by different machines."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None or not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ].*", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date and time with its UTC offset (e.g. 2026-12-01T09:30:00+00:00)")
+    return at
 
 
 def parse_nation(text: str) -> Nation:

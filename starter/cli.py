@@ -39,7 +39,9 @@ from starter import (
     report_cmd,
     retention_cmd,
     sittings_cmd,
+    wording,
 )
+from starter.arguments import parse_instant
 from starter.common import (  # noqa: F401  (re-exported: other modules and tests import these from cli)
     CliError,
     Parser,
@@ -53,6 +55,7 @@ from starter.common import (  # noqa: F401  (re-exported: other modules and test
 )
 from starter.connection import Settings, connect
 from starter.exiting import leave
+from starter.wording import Loc, path_for
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -90,17 +93,29 @@ def render_timeline(events: list[CaseEvent]) -> str:
 
 
 # -- commands ----------------------------------------------------------------------------------
+# How `file`'s flags map onto the FileComplaint's fields, so an error names the flag that was typed.
+FILE_FLAGS: dict[Loc, str] = {
+    ("resident", "name"): "--resident-name", ("resident", "address"): "--resident-address",
+    ("resident", "email"): "--resident-email", ("resident", "phone"): "--resident-phone",
+    ("property", "address"): "--property-address", ("property", "postcode"): "--postcode",
+    ("property", "nation"): "--nation", ("start_at_stage2",): "--stage2",
+}
+
+
 async def cmd_file(args: argparse.Namespace) -> int:
     if args.from_file:
         data = load_json("@" + args.from_file)
+        if not isinstance(data, dict):
+            raise UsageError(f"{args.from_file}: the complaint must be a JSON object")
+        c = build(FileComplaint, data, lambda loc: f"{args.from_file}: {path_for(loc)}")
     else:
         missing = [f for f in ("reference", "resident_name", "property_address", "nation", "summary")
                    if getattr(args, f) is None]
         if missing:
-            raise CliError("file needs --" + ", --".join(m.replace("_", "-") for m in missing) + " (or --from-file)")
+            raise UsageError("file needs --" + ", --".join(m.replace("_", "-") for m in missing) + " (or --from-file)")
         data = {
             "reference": args.reference, "policy": args.policy,
-            "received_at": args.received_at or datetime.now().astimezone().isoformat(),
+            "received_at": args.received_at or datetime.now().astimezone(),
             "channel": args.channel,
             "resident": {"name": args.resident_name, "address": args.resident_address, "email": args.resident_email,
                          "phone": args.resident_phone},
@@ -114,16 +129,19 @@ async def cmd_file(args: argparse.Namespace) -> int:
             # acknowledgement could not go out and the case would wait for contact details.
             postcode = f", {args.postcode}" if args.postcode else ""
             data["resident"]["address"] = f"{args.property_address}{postcode}"
-    c = build(FileComplaint, data)
+        c = build(FileComplaint, data, wording.named(FILE_FLAGS))
     assert isinstance(c, FileComplaint)
     if c.received_at > datetime.now().astimezone():
-        raise CliError("received_at is in the future")
+        raise UsageError(f"--received-at: {c.received_at.isoformat()} is in the future")
     from domain.policy import PolicyError, load_policy
 
     try:
         policy = load_policy(c.policy)
     except PolicyError as exc:
-        raise CliError(str(exc)) from None
+        raise UsageError(f"--policy: {exc}") from None
+    if c.start_at_stage2 and not policy.escalation.direct_to_stage2:
+        raise CliError(f"refused: policy {policy.id} does not allow filing straight into Stage 2; "
+                       "file at Stage 1 (the resident asks for a review once Stage 1 has answered)")
     client = await connect(args.settings)
     initials = "".join(part[0] for part in c.resident.name.split() if part)[:3].upper()
     try:
@@ -154,7 +172,7 @@ def taken(reference: str) -> str:
 
 def _object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise CliError(f"{what}: the payload must be a JSON object")
+        raise UsageError(f"--data: the {what} payload must be a JSON object")
     return value
 
 
@@ -200,7 +218,8 @@ def parser() -> Parser:
     f.add_argument("--from-file", help="a JSON file holding the FileComplaint")
     f.add_argument("--reference")
     f.add_argument("--policy", default="hos-code-2024")
-    f.add_argument("--received-at", help="ISO date-time with offset; default now")
+    f.add_argument("--received-at", type=parse_instant, metavar="ISO-DATETIME",
+                   help="when the complaint was made, with UTC offset (e.g. 2026-12-01T09:30:00+00:00); default now")
     f.add_argument("--channel", default="phone", choices=["phone", "email", "letter", "web", "in_person",
                                                            "social_media"])
     f.add_argument("--resident-name")

@@ -10,16 +10,25 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import search_attributes as sa
-from domain.contract import UpdateResult, workflow_id
+from domain.case import CaseEvent
+from domain.contract import Query, UpdateResult, workflow_id
 from starter.connection import connect
+from starter.wording import Loc, explain, flag_for
 
 
 class CliError(Exception):
@@ -51,21 +60,19 @@ def load_json(text_or_path: str) -> Any:
     path = Path(text_or_path[1:]) if text_or_path.startswith("@") else None
     try:
         return json.loads(path.read_text() if path else text_or_path)
-    except FileNotFoundError:
-        raise CliError(f"no such file: {path}") from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise UsageError(f"no such file: {path}") from None
     except json.JSONDecodeError as exc:
-        raise CliError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise UsageError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
-def build(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    """Validate through the contract's model, so the CLI refuses exactly what the case would."""
+def build(model: type[BaseModel], data: dict[str, Any], name: Callable[[Loc], str] = flag_for) -> BaseModel:
+    """Validate through the contract's model, so the CLI refuses exactly what the case would; what it
+    refuses is a bad argument (exit 2), named by its flag (`name`) in the CLI's words."""
     try:
         return model.model_validate({k: v for k, v in data.items() if v is not None})
     except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"]) or "payload"
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise CliError(f"{where}: {e['msg']}{more}") from None
+        raise UsageError(explain(exc, name)) from None
 
 
 async def case_handle(args: argparse.Namespace, *, running: bool = False) -> WorkflowHandle:
@@ -98,14 +105,42 @@ def _body(payload: BaseModel | dict[str, Any]) -> Any:
     return payload.model_dump(mode="json", exclude_none=True) if isinstance(payload, BaseModel) else payload
 
 
+# How long the CLI waits for a case to answer a signal before saying it has not answered yet.
+ANSWER_WAIT = timedelta(seconds=10)
+
+
+async def _refusals(handle: WorkflowHandle, name: str, timeout: timedelta) -> list[CaseEvent]:
+    """The case's refusals of `name` so far, from its timeline."""
+    events = await handle.query(Query.TIMELINE, result_type=list[CaseEvent], rpc_timeout=timeout)
+    return [e for e in events if e.kind == "signal_refused" and e.detail.get("message") == name]
+
+
 async def send_signal(args: argparse.Namespace, name: str, payload: BaseModel | dict[str, Any]) -> int:
+    """Send, then read the case's answer: a signal has no reply of its own, but a case that refuses one
+    records why in its timeline as it handles it. A query sent after the signal is answered after the
+    case has handled it (the server hands the two to the worker in that order), so a refusal is seen
+    here, within ANSWER_WAIT, and exits 1 like a refused update."""
     handle = await case_handle(args, running=True)
+    try:
+        before = {e.seq for e in await _refusals(handle, name, ANSWER_WAIT)}
+    except (RPCError, WorkflowQueryFailedError):
+        before = None  # the case cannot answer queries now (e.g. its task is failing); send anyway
     try:
         await handle.signal(name, _body(payload))
     except RPCError as exc:  # e.g. the case ended between the check and the send
         raise CliError(f"{name} not delivered to {args.reference}: {exc.message}") from None
+    answered = False
+    if before is not None:
+        try:
+            fresh = [e for e in await _refusals(handle, name, ANSWER_WAIT) if e.seq not in before]
+            answered = True
+        except (RPCError, WorkflowQueryFailedError):
+            fresh = []
+        if fresh:
+            raise CliError(f"refused: {fresh[0].detail.get('reason') or fresh[0].summary}")
     emit(args, {"reference": args.reference, "signal": name, "sent": True},
-         f"sent {name} to {args.reference} (the case records it, or records why it refused it: see timeline)")
+         f"sent {name} to {args.reference}" + ("" if answered else
+                                                "; the case has not answered yet (see timeline)"))
     return 0
 
 

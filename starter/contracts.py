@@ -272,10 +272,29 @@ def readme() -> str:
         "(a test fails when these files differ from the models).",
         "",
         f"Each complaint is one Temporal workflow of type `{WORKFLOW_TYPE}` with id `complaint-<reference>`, on "
-        f"task queue `{TASK_QUEUE_DEFAULT}` (unless the deployment says otherwise). Any Temporal SDK can drive it "
-        "with its default data converter: every payload below is one plain JSON object (`json/plain` encoding), "
-        "dates as `YYYY-MM-DD`, instants as ISO 8601 **with an offset** (`2026-12-23T10:00:00+00:00`). Unknown "
-        "fields are refused.",
+        f"task queue `{TASK_QUEUE_DEFAULT}` (unless the deployment says otherwise). Every payload below is one "
+        "JSON object (`json/plain` encoding, as any SDK's default payload converter writes it), dates as "
+        "`YYYY-MM-DD`, instants as ISO 8601 **with an offset** (`2026-12-23T10:00:00+00:00`), **sealed with the "
+        "engine's codec before it leaves the service** (see *Encryption* below: residents' personal data never "
+        "reaches Temporal in clear). Unknown fields are refused.",
+        "",
+        "## Encryption",
+        "",
+        "A service holds the landlord's key file (from its operators, never from a repository), JSON: "
+        '`{"active": "k2", "keys": {"k1": "<base64 of 32 random bytes>", "k2": "..."}}`. Each payload is sent as '
+        "a payload with metadata `encoding: binary/encrypted` and `encryption-key-id: <the active id>`, whose "
+        "data is a fresh 12-byte random nonce followed by AES-256-GCM (that key, that nonce, associated data "
+        "`complaints-engine/v1`) of the serialized `temporal.api.common.v1.Payload` protobuf of the JSON "
+        "payload (ciphertext then the 16-byte tag). In Python, `domain/encryption.py` is that codec "
+        "(`data_converter(keyring_from_env())`); in another SDK, a `PayloadCodec` doing the same (every SDK "
+        "takes one). Keys rotate: a new id becomes `active`, the old ids stay in the file while any case holds "
+        "payloads sealed with them.",
+        "",
+        "The worker refuses what it cannot open, without reading it: a payload sent in clear (a client with no "
+        "codec), sealed with a key id the worker does not hold, or not a sealed payload at all. A start fails "
+        "once, its failure saying why (`the complaint cannot be filed: FileComplaint: sent unencrypted; ...`); "
+        "a signal is recorded as `signal_refused` with that reason (never its content); an update is refused. "
+        "The case goes on. The worker logs each key id it lacks, once.",
         "",
         f"- **Start** a case: start workflow `{WORKFLOW_TYPE}` with one argument, [`{START_FILE}`]({START_FILE}). "
         "One reference is one case, for ever: start with workflow id reuse policy `REJECT_DUPLICATE`, so that "
@@ -305,8 +324,8 @@ def readme() -> str:
                      f"{CRM}, {PORTAL}, {OPERATOR} | at any time, also after the case has closed | "
                      f"nothing; returns {_cell(qdoc.answers)} |")
     lines += ["", "## Example payloads", "",
-              "Each validates against its schema (tests/test_contracts.py sends every signal example from a plain "
-              "client).", ""]
+              "Each validates against its schema (tests/test_contracts.py sends every signal example from a client "
+              "with the default payload converter and the codec).", ""]
     lines += [f"Start (`{WORKFLOW_TYPE}` argument):", "", "```json", json.dumps(START_EXAMPLE, ensure_ascii=False),
               "```", ""]
     for name, doc in MESSAGES.items():

@@ -11,6 +11,7 @@ without a server and pasted into the Temporal UI's search box as it is.
 from __future__ import annotations
 
 import argparse
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -18,9 +19,10 @@ from typing import Any
 from temporalio.client import WorkflowExecution
 
 from domain import search_attributes as sa
-from domain.calendar import LONDON, Nation
+from domain.calendar import LONDON, DeadlineUnit, Nation, due_day
 from domain.case import Stage, Status
 from domain.contract import WORKFLOW_TYPE
+from domain.policy import PolicyError, deadline_rules, load_policy
 from starter.common import emit
 from starter.connection import connect
 
@@ -87,15 +89,40 @@ def build_query(f: ListFilters) -> str:
     return " AND ".join(clauses)
 
 
+@functools.cache
+def _deadline_unit(policy_id: str | None) -> DeadlineUnit | None:
+    """The unit the policy's deadlines count in: None when the policy cannot be read here, or mixes
+    seconds (compressed test time) with day units, so that the instant alone cannot say its date."""
+    try:
+        policy = load_policy(policy_id or "")
+    except PolicyError:
+        return None
+    seconds = {rule.unit is DeadlineUnit.SECONDS for _, rule in deadline_rules(policy)}
+    if seconds == {True}:
+        return DeadlineUnit.SECONDS
+    return DeadlineUnit.WORKING_DAYS if seconds == {False} else None
+
+
+def due_by(instant: datetime, policy_id: str | None) -> str:
+    """What `status` shows for the same deadline: the day it is due by (domain.calendar.due_day; a day-unit
+    deadline passes at the midnight after its due date), or, in compressed test time, the instant."""
+    unit = _deadline_unit(policy_id)
+    if unit is DeadlineUnit.SECONDS or unit is None:
+        return instant.astimezone(LONDON).strftime("%Y-%m-%d %H:%M:%S")
+    return due_day(instant, unit).isoformat()
+
+
 def row(wf: WorkflowExecution) -> dict[str, Any]:
     attrs = wf.typed_search_attributes
     nxt = attrs.get(sa.NEXT_DEADLINE)
+    policy = attrs.get(sa.COMPLAINT_POLICY)
     return {
         "reference": wf.id.removeprefix("complaint-"),
         "workflow_id": wf.id,
         "stage": attrs.get(sa.COMPLAINT_STAGE),
         "status": attrs.get(sa.COMPLAINT_STATUS),
         "next_deadline": nxt.isoformat() if nxt else None,
+        "next_deadline_due_by": due_by(nxt, policy) if nxt else None,
         "handler": attrs.get(sa.CASE_HANDLER),
         "overdue": attrs.get(sa.OVERDUE),
         "policy": attrs.get(sa.COMPLAINT_POLICY),
@@ -107,10 +134,9 @@ def row(wf: WorkflowExecution) -> dict[str, Any]:
 def render_table(rows: list[dict[str, Any]], count: int) -> str:
     head = ("reference", "stage", "status", "next deadline", "handler", "overdue")
     cells = [(r["reference"], r["stage"] or "-", r["status"] or "-",
-              (datetime.fromisoformat(r["next_deadline"]).astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
-               if r["next_deadline"] else "-"),
+              (due_by(datetime.fromisoformat(r["next_deadline"]), r["policy"]) if r["next_deadline"] else "-"),
               r["handler"] or "-", "OVERDUE" if r["overdue"] else "no") for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)) for cell in cells]
     shown = f"{len(rows)} of {count} cases" if count > len(rows) else f"{count} case{'s' if count != 1 else ''}"

@@ -29,6 +29,7 @@ from pydantic.fields import FieldInfo
 from domain.contract import Signal, Update
 from starter.common import UsageError, build, load_json, send_signal, send_update
 from starter.contracts import MESSAGES
+from starter.wording import Loc, flag_for, path_for
 
 YES = {"yes", "y", "true"}
 NO = {"no", "n", "false"}
@@ -175,19 +176,29 @@ def _field_flag(model: type[BaseModel], name: str) -> str:
 def payload_from_args(model: type[BaseModel], args: argparse.Namespace) -> BaseModel:
     """Merge --from-file and the flags, check required flags, validate through the model."""
     data: dict[str, Any] = {}
-    if getattr(args, "from_file", None):
-        loaded = load_json("@" + args.from_file)
+    from_file = getattr(args, "from_file", None)
+    if from_file:
+        loaded = load_json("@" + from_file)
         if not isinstance(loaded, dict):
-            raise UsageError(f"{args.from_file}: the payload must be a JSON object")
+            raise UsageError(f"{from_file}: the payload must be a JSON object")
         data.update(loaded)
+    flagged: set[str] = set()
     for name in model.model_fields:
         value = getattr(args, f"field_{name}", None)
         if value is not None:
             data[name] = value
+            flagged.add(name)
     missing = [_field_flag(model, n) for n, info in model.model_fields.items() if info.is_required() and n not in data]
     if missing:
         raise UsageError("the following arguments are required: " + ", ".join(missing) + " (or --from-file)")
-    return build(model, data)
+
+    def where(loc: Loc) -> str:
+        # A field given by a flag is named by its flag; one read from --from-file by its path in the file.
+        if from_file and (not loc or loc[0] not in flagged):
+            return f"{from_file}: {path_for(loc)}"
+        return flag_for((_field_flag(model, str(loc[0])).removeprefix("--").replace("-", "_"), *loc[1:]))
+
+    return build(model, data, where)
 
 
 def _runner(cmd: Command) -> Callable[[argparse.Namespace], Any]:

@@ -98,11 +98,11 @@ OFFLINE = {"TEMPORAL_ADDRESS": "127.0.0.1:1"}  # nothing listens: these must fai
         (["panelists", "CMP-1", "--panelist", "Jo"], 2, "is not name:basis"),
         (["refer", "CMP-1", "--route", "sideways"], 2, "invalid choice"),
         (["panel-decision", "CMP-1", "--decision", "upheld"], 2, "required: --reasons"),
-        (["extend", "CMP-1", "--working-days", "99", "--reason", "r"], 1, "working_days: Input should be less"),
-        (["panel-decision", "CMP-1", "--decision", "upheld", "--reasons", "r", "--sat-on", "Tuesday"], 1,
-         "sat_on:"),
-        (["refer", "CMP-1", "--route", "direct", "--at", "2027-03-01T10:00"], 1, "at: Value error, needs a time zone"),
-        (["survey", "CMP-1", "--from-file", "/nonexistent.json"], 1, "no such file"),
+        (["extend", "CMP-1", "--working-days", "99", "--reason", "r"], 2, "--working-days: must be at most 60, got 99"),
+        (["panel-decision", "CMP-1", "--decision", "upheld", "--reasons", "r", "--sat-on", "Tuesday"], 2,
+         "--sat-on: must be a date, YYYY-MM-DD, got 'Tuesday'"),
+        (["refer", "CMP-1", "--route", "direct", "--at", "2027-03-01T10:00"], 2, "--at: needs a time zone"),
+        (["survey", "CMP-1", "--from-file", "/nonexistent.json"], 2, "no such file"),
     ],
 )
 def test_bad_input_is_one_line_and_never_reaches_the_server(args: list[str], code: int, needle: str) -> None:
@@ -142,8 +142,11 @@ async def test_the_commands_drive_a_real_case(dev_env: WorkflowEnvironment, db_u
                             "--notes", "Visit booked")
             assert sent == {"reference": ref, "signal": "record_contact", "sent": True}
             await ok("extend", ref, "--working-days", "3", "--reason", "Surveyor's report")
-            await ok("review-request", ref, "--reasons", "Too slow")  # too early: the case records why it refuses
-            await ok("signal", ref, "survey_response", "--data", '{"satisfied": true, "score": 3}')
+            # Too early: the case refuses, records why, and the CLI reads that answer and exits 1 with it.
+            line = await refused("review-request", ref, "--reasons", "Too slow")
+            assert line.startswith("error: refused: request_review: "), line
+            line = await refused("signal", ref, "survey_response", "--data", '{"satisfied": true, "score": 3}')
+            assert line.startswith("error: refused: survey_response: "), line
 
             # Updates answer at once: accepted with UpdateResult, refused with the case's reason.
             line = await refused("agree-outcome", ref, "--role", "director", "--name", "A", "--decision", "upheld",

@@ -11,19 +11,21 @@ import urllib.request
 
 import asyncpg
 import pytest
-from cryptography.exceptions import InvalidTag
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.case_record import CaseRecordActivities
+from domain import unreadable
 from domain.contract import workflow_id
 from domain.encryption import (
     ENCODING,
     EncryptionCodec,
     EncryptionConfigError,
     KeyRing,
+    UnreadablePayload,
+    WorkerCodec,
     data_converter,
     keyring_from_env,
 )
@@ -53,12 +55,30 @@ async def test_round_trip_and_rotation() -> None:
     assert (await codec.decode(sealed))[0].data == json.dumps(NAME).encode()
     assert (await codec.encode([plain(NAME)]))[0].metadata["encryption-key-id"] == b"k2"
     # A process that lost the old key says which key it lacks instead of showing garbage.
-    with pytest.raises(EncryptionConfigError, match="'k1'"):
+    with pytest.raises(UnreadablePayload, match="'k1'"):
         await EncryptionCodec(KeyRing.generate("k3")).decode(sealed)
-    # Tampering is detected (GCM's tag), not decoded into something else.
+    # Tampering is detected (GCM's tag), not decoded into something else; the CLI prints the one line.
     bad = Payload(metadata=sealed[0].metadata, data=sealed[0].data[:-1] + bytes([sealed[0].data[-1] ^ 1]))
-    with pytest.raises(InvalidTag):
+    with pytest.raises(UnreadablePayload, match="cannot be opened"):
         await codec.decode([bad])
+
+
+async def test_the_workers_codec_never_fails_and_lets_nothing_in_clear() -> None:
+    """The worker's codec turns what it cannot open, and what came in clear, into a stand-in that only
+    says why (no content); it tells the operator once which key it lacks."""
+    ring = KeyRing.generate("k1")
+    codec = WorkerCodec(ring)
+    sealed = (await EncryptionCodec(ring).encode([plain(NAME)]))[0]
+    other = (await EncryptionCodec(KeyRing.generate("k9")).encode([plain(NAME)]))[0]
+    junk = Payload(metadata={"encoding": ENCODING, "encryption-key-id": b"k1"}, data=b"\x00" * 40)
+    nameless = Payload(metadata={"encoding": ENCODING}, data=b"junk")
+    out = await codec.decode([sealed, other, junk, nameless, plain(NAME), Payload(), other])
+    assert out[0].data == json.dumps(NAME).encode()
+    reasons = [unreadable.reason(p) for p in out[1:]]
+    assert "'k9'" in reasons[0] and "does not have" in reasons[0]
+    assert "cannot be opened" in reasons[1] and "names no key" in reasons[2]
+    assert "unencrypted" in reasons[3] and reasons[4] is None and "'k9'" in reasons[5]
+    assert all(NAME.encode() not in p.SerializeToString() for p in out[1:])
 
 
 def test_keys_come_from_the_environment_or_a_file(tmp_path) -> None:

