@@ -201,8 +201,9 @@ class CaseState:
                 name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
                 summary=summary
             )
-        except ActivityError:
-            # Maybe written (the activity writes them even when its step fails); writing again is a no-op.
+        except (ActivityError, asyncio.CancelledError):
+            # Maybe written (the activity writes them even when its step fails, or runs on after a
+            # cancellation); writing again is a no-op.
             self._unsaved = carried + self._unsaved
             raise
         finally:
