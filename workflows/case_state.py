@@ -201,8 +201,9 @@ class CaseState:
                 name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
                 summary=summary
             )
-        except ActivityError:
-            # Maybe written (the activity writes them even when its step fails); writing again is a no-op.
+        except (ActivityError, asyncio.CancelledError):
+            # Maybe written (the activity writes them even when its step fails, or runs on after a
+            # cancellation); writing again is a no-op.
             self._unsaved = carried + self._unsaved
             raise
         finally:
@@ -253,8 +254,9 @@ class CaseState:
         return d
 
     def _mark(self, trigger: Trigger, deadline_key: str, kind: str, summary: str, actor: str = "system",
-              decision: str | None = None) -> None:
-        now = workflow.now()
+              decision: str | None = None, at: datetime | None = None) -> None:
+        """The event `trigger` happened `at` (now by default; a letter's event at the instant it was issued)."""
+        now = at or workflow.now()
         self._triggers[trigger] = now
         d = self._book.meet(deadline_key, now)
         self._wake = True

@@ -31,6 +31,7 @@ from workflows.deadline_keeper import DeadlineKeeper
 from workflows.ombudsman import OmbudsmanStep
 from workflows.stage_one import Stage1
 from workflows.stage_two import Stage2
+from workflows.withdrawal import Withdrawal
 
 
 def continued_case(raw: RawValue) -> CaseFile | None:
@@ -55,13 +56,15 @@ REFUSE_FUTURE_RECEIPT = "refuse-future-receipt"
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
+class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, Withdrawal):
     """The procedure: Stage 1, escalation, Stage 2, the Ombudsman step, closure."""
 
     @workflow.init
     def __init__(self, complaint: RawValue) -> None:
         # Read here, not by the SDK: a start argument that does not validate would otherwise fail every
         # workflow task, retried forever. Invalid, the case never opens and run() fails it with why.
+        self._persister: asyncio.Future[None] | None = None  # the loops, started once the case is open
+        self._keeper: asyncio.Future[None] | None = None
         continued = continued_case(complaint)
         if continued is not None:
             self._invalid_start: str | None = None
@@ -81,18 +84,30 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
         if self._invalid_start is not None:
             raise ApplicationError(f"the complaint cannot be filed: {self._invalid_start}", type="InvalidComplaint",
                                    non_retryable=True)
+        self._run_task = asyncio.current_task()
+        try:
+            await self._procedure()
+        except asyncio.CancelledError:
+            # A cancellation request, or the withdraw update: the case closes as a withdrawal (withdrawal.py).
+            if not await self._withdraw_on_cancel():
+                raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._finished = True
+        if self._keeper is not None and self._persister is not None:
+            await self._keeper
+            await self._persister
+        if self._cancelled_in_temporal():
+            raise asyncio.CancelledError("the complaint was withdrawn after a cancellation request")
+        return self.status()
+
+    async def _procedure(self) -> None:
+        """Filing (or resuming) to closure, in the procedure's order."""
         filed = self._c  # the validated FileComplaint
         if self._continued:
             await self._resume()
         else:
             await self._open(filed)
         await self._close()
-
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        self._finished = True
-        await self._keeper
-        await self._persister
-        return self.status()
 
     async def _open(self, filed: FileComplaint) -> None:
         """A new case: open it, and follow the procedure from the start."""
