@@ -45,6 +45,7 @@ class Update(StrEnum):
     RECORD_PANEL_DECISION = "record_panel_decision"
     SUBMIT_FINAL_RESPONSE = "submit_final_response"
     SUPPLY_CONTACT_DETAILS = "supply_contact_details"
+    WITHDRAW = "withdraw"
 
 
 class Query(StrEnum):
@@ -119,7 +120,11 @@ class FileComplaint(_Message):
 
     reference: Reference
     policy: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")] = "hos-code-2024"
-    received_at: Instant
+    received_at: Instant = Field(description=(
+        "When the landlord received the complaint, from 2000 on, and not later than the case's start (five "
+        "minutes' tolerance): a later one fails the start (InvalidComplaint, with the reason) and opens "
+        "nothing. An old date (a complaint migrated from another system) is served: the case's working-day "
+        "calendar runs from the year received to three years after the later of receipt and start."))
     channel: Channel
     resident: Resident
     property: Property
@@ -236,6 +241,13 @@ class AgreeOutcome(_Message):
 class SupplyContactDetails(_Message):
     address: LongText | None = None
     email: ShortText | None = None
+
+
+class Withdraw(_Message):
+    """The resident withdraws the complaint: the case closes, with the policy's withdrawal letter."""
+
+    by: ShortText = Field(description="Who withdrew it or recorded the withdrawal")
+    reason: OptionalText = Field(default="", description="Why, if the resident said")
 
 
 class ResidentPanelist(_Message):

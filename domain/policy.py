@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from collections.abc import Iterator
 from datetime import date, time
@@ -144,6 +145,20 @@ class Survey(_Strict):
     answer_window: DeadlineRule | None = None
 
 
+# Letters a policy words itself, and the fields the engine fills in each (anything else in the text is
+# refused at load, so a letter can never fail to render on a case).
+POLICY_LETTER_FIELDS: dict[str, frozenset[str]] = {
+    "withdrawal": frozenset({"name", "reference", "landlord", "signed_by", "withdrawn_on", "by", "reason"}),
+}
+
+
+class PolicyLetter(_Strict):
+    """A letter's wording: Python format fields in braces, e.g. {name}, {reference}."""
+
+    subject: str = Field(min_length=3)
+    body: str = Field(min_length=10)
+
+
 class Policy(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")
     version: str = Field(min_length=1)
@@ -159,6 +174,7 @@ class Policy(_Strict):
     stage2: StageTwo
     ombudsman: Ombudsman
     survey: Survey = Survey()
+    letters: dict[str, PolicyLetter] = Field(default_factory=dict)
     # A policy for tests and benchmarks (it may count in seconds); never one a landlord runs.
     test_only: bool = False
 
@@ -167,6 +183,33 @@ class Policy(_Strict):
         for where, rule in deadline_rules(self):
             if rule.unit is DeadlineUnit.SECONDS and not self.test_only:
                 raise ValueError(f"{where}.unit: 'seconds' is only for test policies (test_only = true)")
+        return self
+
+    @model_validator(mode="after")
+    def _triggers_happen_before_their_deadlines(self) -> Policy:
+        # A deadline counted from an event the case has not had when it opens could not be dated.
+        allowed = triggers_at_opening(self)
+        for where, rule in deadline_rules(self):
+            if where in allowed and rule.trigger not in allowed[where]:
+                can = ", ".join(sorted(allowed[where]))
+                raise ValueError(f"{where}.trigger: {rule.trigger.value!r} has not happened when this deadline "
+                                 f"opens; it can count from: {can}")
+        return self
+
+    @model_validator(mode="after")
+    def _letters_use_known_fields(self) -> Policy:
+        for kind, letter in self.letters.items():
+            if kind not in POLICY_LETTER_FIELDS:
+                raise ValueError(f"letters.{kind}: not a letter a policy words (known: {sorted(POLICY_LETTER_FIELDS)})")
+            for part, text in (("subject", letter.subject), ("body", letter.body)):
+                try:
+                    used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+                except ValueError as exc:
+                    raise ValueError(f"letters.{kind}.{part}: {exc}") from None
+                unknown = used - POLICY_LETTER_FIELDS[kind]
+                if unknown:
+                    raise ValueError(f"letters.{kind}.{part}: unknown fields {sorted(unknown)} "
+                                     f"(known: {sorted(POLICY_LETTER_FIELDS[kind])})")
         return self
 
     @property
@@ -183,6 +226,31 @@ def deadline_rules(model: BaseModel, where: str = "") -> Iterator[tuple[str, Dea
             yield here, value
         elif isinstance(value, BaseModel):
             yield from deadline_rules(value, here)
+
+
+def triggers_at_opening(policy: Policy) -> dict[str, frozenset[Trigger]]:
+    """For each deadline rule (dotted name), the events every case has had when that deadline opens:
+    the triggers it can count from. A case filed directly at Stage 2 has no Stage 1 events; the survey
+    window opens after a case ended at Stage 1 as well as after Stage 2."""
+    t = Trigger
+    stage1 = frozenset({t.RECEIVED, t.ACKNOWLEDGED})
+    responded = stage1 | {t.STAGE1_RESPONSE}
+    requested = (frozenset({t.RECEIVED}) if policy.escalation.direct_to_stage2 else responded) | {t.ESCALATION_REQUESTED}
+    acknowledged = requested | {t.STAGE2_ACKNOWLEDGED}
+    if policy.stage2.kind is ReviewKind.REVIEW_PANEL:
+        acknowledged |= {t.PANEL_SITTING}
+    return {
+        "stage1.acknowledgement": frozenset({t.RECEIVED}),
+        "stage1.response": stage1,
+        "escalation.window": responded,
+        "escalation.triage": requested,
+        "stage2.contact": requested,
+        "stage2.acknowledgement": requested,
+        "stage2.response": acknowledged,
+        "ombudsman.cooling_off": acknowledged | {t.FINAL_RESPONSE},
+        "survey.answer_window": (frozenset() if policy.escalation.direct_to_stage2 else responded)
+        | {t.RECEIVED, t.CLOSED},
+    }
 
 
 class PolicyError(ValueError):

@@ -213,8 +213,9 @@ class CaseState:
                 name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
                 summary=summary
             )
-        except ActivityError:
-            # Maybe written (the activity writes them even when its step fails); writing again is a no-op.
+        except (ActivityError, asyncio.CancelledError):
+            # Maybe written (the activity writes them even when its step fails, or runs on after a
+            # cancellation); writing again is a no-op.
             self._unsaved = carried + self._unsaved
             for e in carried:
                 self._sizes[e.seq] = json_bytes(e)
@@ -224,7 +225,8 @@ class CaseState:
             self._in_flight -= 1
 
     async def _load_calendar(self) -> CalendarSnapshot:
-        return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy()),
+        return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy(),
+                                                                    workflow.info().workflow_start_time),
                                CalendarSnapshot, "Load the working-day calendar")
 
     def _calendar(self) -> CalendarSnapshot:
@@ -267,8 +269,9 @@ class CaseState:
         return d
 
     def _mark(self, trigger: Trigger, deadline_key: str, kind: str, summary: str, actor: str = "system",
-              decision: str | None = None) -> None:
-        now = workflow.now()
+              decision: str | None = None, at: datetime | None = None) -> None:
+        """The event `trigger` happened `at` (now by default; a letter's event at the instant it was issued)."""
+        now = at or workflow.now()
         self._triggers[trigger] = now
         d = self._book.meet(deadline_key, now)
         self._wake = True

@@ -25,12 +25,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import NOT_THIS_CASE, Activity, OpenCase, OpenedCase, RegisterComplaint
     from workflows.messages import Refused, parse
 
-from workflows.case_state import ACTIVITY_TIMEOUT
+from workflows.case_state import ACTIVITY_TIMEOUT, FUTURE_TOLERANCE
 from workflows.closure import Closure
 from workflows.deadline_keeper import DeadlineKeeper
 from workflows.ombudsman import OmbudsmanStep
 from workflows.stage_one import Stage1
 from workflows.stage_two import Stage2
+from workflows.withdrawal import Withdrawal
 
 
 def continued_case(raw: RawValue) -> CaseFile | None:
@@ -50,16 +51,20 @@ REGISTER_BEFORE_CALENDAR = "register-before-calendar"
 # One open_case activity (policy, case row, calendar) instead of three, and timeline rows carried by the
 # step that writes the case record anyway (CaseState._act), instead of a record_events after it.
 OPEN_IN_ONE_ACTIVITY = "open-in-one-activity"
+# A received_at later than the start (beyond FUTURE_TOLERANCE) fails the start instead of opening a case.
+REFUSE_FUTURE_RECEIPT = "refuse-future-receipt"
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
+class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, Withdrawal):
     """The procedure: Stage 1, escalation, Stage 2, the Ombudsman step, closure."""
 
     @workflow.init
     def __init__(self, complaint: RawValue) -> None:
         # Read here, not by the SDK: a start argument that does not validate would otherwise fail every
         # workflow task, retried forever. Invalid, the case never opens and run() fails it with why.
+        self._persister: asyncio.Future[None] | None = None  # the loops, started once the case is open
+        self._keeper: asyncio.Future[None] | None = None
         continued = continued_case(complaint)
         if continued is not None:
             self._invalid_start: str | None = None
@@ -79,6 +84,24 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
         if self._invalid_start is not None:
             raise ApplicationError(f"the complaint cannot be filed: {self._invalid_start}", type="InvalidComplaint",
                                    non_retryable=True)
+        self._run_task = asyncio.current_task()
+        try:
+            await self._procedure()
+        except asyncio.CancelledError:
+            # A cancellation request, or the withdraw update: the case closes as a withdrawal (withdrawal.py).
+            if not await self._withdraw_on_cancel():
+                raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._finished = True
+        if self._keeper is not None and self._persister is not None:
+            await self._keeper
+            await self._persister
+        if self._cancelled_in_temporal():
+            raise asyncio.CancelledError("the complaint was withdrawn after a cancellation request")
+        return self.status()
+
+    async def _procedure(self) -> None:
+        """Filing (or resuming) to closure, in the procedure's order."""
         filed = self._c  # the validated FileComplaint
         if self._continued:
             await self._resume()
@@ -86,19 +109,22 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
             await self._open(filed)
         await self._close()
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        self._finished = True
-        await self._keeper
-        await self._persister
-        return self.status()
-
     async def _open(self, filed: FileComplaint) -> None:
         """A new case: open it, and follow the procedure from the start."""
+        # Received later than it was filed: no deadline can count from a day that has not come (and the
+        # calendar would not cover the days between). Refused once, before anything is recorded; cases
+        # filed before this check (no marker) go on as they were.
+        if filed.received_at > workflow.now() + FUTURE_TOLERANCE and workflow.patched(REFUSE_FUTURE_RECEIPT):
+            raise ApplicationError(
+                f"the complaint cannot be filed: received_at {filed.received_at.isoformat()} is later than now "
+                f"({workflow.now().isoformat(timespec='seconds')}); send the time it was received",
+                type="InvalidComplaint", non_retryable=True)
         self._timeline_with_steps = workflow.patched(OPEN_IN_ONE_ACTIVITY)
         try:
             if self._timeline_with_steps:
                 opened: OpenedCase = await self._act(
-                    Activity.OPEN_CASE, OpenCase(complaint=filed, workflow_id=workflow.info().workflow_id),
+                    Activity.OPEN_CASE, OpenCase(complaint=filed, workflow_id=workflow.info().workflow_id,
+                                                      opened_at=workflow.info().workflow_start_time),
                     OpenedCase, "Open the case: policy, case record, calendar"
                 )
                 policy = self._policy = opened.policy
