@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -93,3 +94,45 @@ async def test_the_withdraw_command_closes_the_case_with_the_policys_letter(stac
     # Once: a closed case takes no more messages.
     r = await cli(stack, "withdraw", ref, "--by", "Priya Shah")
     assert r.code == 1 and "has ended" in r.err, r.err
+
+
+async def test_a_terminated_case_is_found_by_the_sweep_and_marked_ended_abnormally(stack: FaultStack) -> None:
+    """No code runs in a terminated case: the ended-cases sweep marks its record, for operators (status,
+    list) and for retention (closed_at), and leaves every row the case wrote as it was."""
+    assert stack.client is not None
+    ref = new_reference("TERMINATED")
+    await file_case(stack, ref)
+    await wait_for_status(stack.client, ref, Status.INVESTIGATING)
+    handle = stack.client.get_workflow_handle(workflow_id(ref))
+    written = timeline_rows(await timeline(handle))
+    await handle.terminate("stopped by an operator by mistake")
+    assert await wait_closed(handle) is WorkflowExecutionStatus.TERMINATED
+    ended_at = (await handle.describe()).close_time
+
+    r = await cli(stack, "ended-cases", "run", "--json")
+    assert r.code == 0 and ref in [c["reference"] for c in json.loads(r.out)["marked"]], r.out + r.err
+    rec = await record(stack.database_url, ref)
+    case = rec["case"]
+    assert (case["status"], case["closed_at"]) == ("ended-abnormally", ended_at)
+    assert case["stage"] == "stage-1" and case["resident_name"] == "Maria Jones"
+    assert all(d["met_at"] is not None or d["cancelled"] for d in rec["deadlines"]), rec["deadlines"]
+    assert rec["timeline"][:-1] == written, "every row the case wrote, untouched"
+    assert rec["timeline"][-1][1] == "ended_abnormally" and "terminated" in rec["timeline"][-1][4]
+    # Once: a second sweep finds it marked already.
+    r = await cli(stack, "ended-cases", "run", "--json")
+    assert r.code == 0 and ref not in [c["reference"] for c in json.loads(r.out)["marked"]], r.out
+    assert len((await record(stack.database_url, ref))["timeline"]) == len(rec["timeline"])
+
+    # Operators see it stopped, not investigating with a deadline ahead.
+    r = await cli(stack, "status", ref)
+    assert r.code == 0 and "stage: stage-1 (ended-abnormally)" in r.out and "terminated" in r.out, r.out + r.err
+    r = await cli(stack, "list", "--task-queue", stack.task_queue, "--json")
+    rows = {c["reference"]: c for c in json.loads(r.out)["cases"]}
+    assert rows[ref]["status"] == "ended-abnormally" and rows[ref]["next_deadline"] is None
+    r = await cli(stack, "list", "--status", "ended-abnormally", "--task-queue", stack.task_queue, "--json")
+    assert r.code == 0 and [c["reference"] for c in json.loads(r.out)["cases"]] == [ref], r.out + r.err
+    # Retention counts from when it stopped: past the policy's period its personal data goes.
+    assert ended_at is not None
+    as_of = (ended_at + timedelta(days=7 * 366)).date().isoformat()  # compressed-brief keeps closed cases 6 years
+    r = await cli(stack, "retention", "run", "--as-of", as_of, "--json")
+    assert r.code == 0 and ref in json.loads(r.out)["removed"], r.out + r.err
