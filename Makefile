@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean venv
+.PHONY: run demo test lint bench clean venv
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (set PYTHON=...)" >&2; exit 2; }
@@ -16,7 +16,12 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m localstack
+	$(BIN)/python -m localstack $(if $(DEMO),--demo $(if $(PACE),--pace $(PACE)))
+
+# `make run` plus demonstration cases under demo/policies/ (deadlines in seconds; never for real cases),
+# driven through Stage 1, Stage 2, the Ombudsman step and closure in a few minutes. State in var/demo.
+demo: $(STAMP)
+	$(BIN)/python -m localstack --demo $(if $(PACE),--pace $(PACE))
 
 test: $(STAMP)
 	$(BIN)/ruff check .

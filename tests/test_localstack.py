@@ -125,7 +125,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     for line in path.read_text().splitlines():
         if line.startswith("export "):
             key, _, value = line.removeprefix("export ").partition("=")
-            values[key] = shlex.split(value)[0] if value else ""
+            values[key] = os.path.expandvars(shlex.split(value)[0]) if value else ""  # PATH=...:"$PATH"
     return values
 
 
@@ -276,3 +276,21 @@ def test_bad_configuration_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_a_missing_binary_is_named() -> None:
     with pytest.raises(StackError, match=r"^`temporal-not-installed` not found next to .* or on PATH"):
         find_binary("temporal-not-installed")
+
+
+def test_var_env_lets_a_second_terminal_run_the_cli(tmp_path: Path) -> None:
+    """Issue 16, point 9: after `. var/env`, `python -m starter ...` failed (ModuleNotFoundError: temporalio),
+    because the file did not put the project's venv on PATH. Sourced by a shell whose PATH has only the
+    system's directories, from another directory, the README's command runs."""
+    from localstack.__main__ import _write_env
+    from starter.connection import Settings
+
+    env_file = tmp_path / "env"
+    _write_env(env_file, Settings(temporal_address="127.0.0.1:1", temporal_namespace="default",
+                                  task_queue="complaints", database_url="postgresql://nowhere/db"), None)
+    r = subprocess.run(["bash", "-c", f". {shlex.quote(str(env_file))} && python -m starter deadline --from 2026-12-23 "
+                        "--working-days 10 --nation england-and-wales && echo \"$TEMPORAL_ADDRESS\""],
+                       cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and not r.stderr, r
+    assert r.stdout.splitlines()[-1] == "127.0.0.1:1", r.stdout

@@ -423,3 +423,66 @@ async def test_retention_run_sweeps_now_through_the_real_worker(dev_env: Workflo
     assert await pool.fetchval("SELECT resident_name FROM complaints WHERE reference = $1", ref) == "[removed]"
     r = cli("retention", "run", "--as-of", "2026-13-01", env=env)
     assert r.returncode == 2 and r.stderr.startswith("error:"), r
+
+
+# -- issue 16, point 8: no sweep from the future, a dry run, the whole timeline ---------------------
+def test_a_sweep_as_of_a_day_to_come_is_refused() -> None:
+    """`retention run --as-of 2033-01-01` removed, at once, data whose retention had not ended."""
+    tomorrow = (datetime.now(LONDON).date() + timedelta(days=1)).isoformat()
+    r = cli("retention", "run", "--as-of", tomorrow, env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r
+    assert r.stderr.startswith(f"error: --as-of: {tomorrow} is after today"), r
+
+
+async def test_a_dry_run_lists_what_a_sweep_would_remove_and_removes_nothing(pool: asyncpg.Pool,
+                                                                             db_url: str) -> None:
+    acts = CaseRecordActivities(pool)
+    old, kept = f"RET-{uuid.uuid4().hex[:6].upper()}", f"RET-{uuid.uuid4().hex[:6].upper()}"
+    await write_case(acts, old, OLD, years_ago(7, 40), closed=True)
+    await write_case(acts, kept, MID, years_ago(1), closed=True)
+    before = await pool.fetch("SELECT * FROM complaints ORDER BY reference")
+    env = {"TEMPORAL_ADDRESS": "127.0.0.1:1", "COMPLAINTS_DATABASE_URL": db_url}  # no Temporal needed
+    r = await acli("retention", "run", "--dry-run", "--batch-size", "1", env=env)
+    assert r.returncode == 0 and not r.stderr, r
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("dry run as of ") and "would be removed from 1 case(s); nothing was removed" in lines[0]
+    assert lines[1:] == [f"  {old}"], r.stdout
+    r = await acli("retention", "run", "--dry-run", "--json", env=env)
+    assert json.loads(r.stdout)["would_remove"] == [old], r
+    assert await pool.fetch("SELECT * FROM complaints ORDER BY reference") == before
+    r = cli("retention", "run", "--dry-run", env={"COMPLAINTS_DATABASE_URL": ""})
+    assert r.returncode == 2 and "COMPLAINTS_DATABASE_URL" in r.stderr, r
+
+
+async def test_the_cli_timeline_shows_what_the_case_record_added(dev_env: WorkflowEnvironment, pool: asyncpg.Pool,
+                                                                db_url: str) -> None:
+    """The sweep writes `personal_data_removed` to the case record after the case has ended; `timeline` showed
+    only the case's own events. It shows the record's too, and once the data is removed, the record's
+    (scrubbed) copy of each event; a case whose history Temporal no longer keeps is read from the record."""
+    from tests.support import complaint, new_reference, start, wait_for, worker
+
+    ref = new_reference("RETT")
+    queue = f"retention-timeline-{ref}"
+    env = {"TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+           "TEMPORAL_NAMESPACE": dev_env.client.namespace, "COMPLAINTS_DATABASE_URL": db_url}
+    async with worker(dev_env, pool, queue):  # an ended case still answers queries through a worker
+        handle = await start(dev_env, complaint(ref, datetime.now(LONDON).replace(microsecond=0)), queue)
+        await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledged")
+        await handle.terminate("test over")
+        await pool.execute("UPDATE complaints SET closed_at = $2 WHERE reference = $1", ref, years_ago(8))
+        removed = await ActivityEnvironment().run(RetentionActivities(pool).remove_personal_data,
+                                                  RemoveBatch(references=[ref], as_of=NOW, sweep_id="sweep/t"))
+        assert [c.reference for c in removed.removed] == [ref]
+        r = await acli("timeline", ref, "--json", env=env)
+        assert r.returncode == 0 and not r.stderr, r
+        events = json.loads(r.stdout)
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+        assert events[-1]["kind"] == "personal_data_removed"
+        appointed = next(e for e in events if e["kind"] == "handler_appointed")
+        assert appointed["summary"] == "Handler appointed (details removed under retention policy)", appointed
+        r = await acli("timeline", ref, env=env)
+        assert r.returncode == 0 and "personal_data_removed" in r.stdout.splitlines()[-1], r
+
+    # Temporal no longer holds the case (another namespace here): the record alone answers.
+    r = await acli("timeline", ref, "--json", env={**env, "TEMPORAL_NAMESPACE": "nowhere"})
+    assert r.returncode == 0 and json.loads(r.stdout) == events, r

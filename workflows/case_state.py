@@ -253,8 +253,9 @@ class CaseState:
         return d
 
     def _mark(self, trigger: Trigger, deadline_key: str, kind: str, summary: str, actor: str = "system",
-              decision: str | None = None) -> None:
-        now = workflow.now()
+              decision: str | None = None, at: datetime | None = None) -> None:
+        """The event `trigger` happened `at` (now by default; a letter's event at the instant it was issued)."""
+        now = at or workflow.now()
         self._triggers[trigger] = now
         d = self._book.meet(deadline_key, now)
         self._wake = True
