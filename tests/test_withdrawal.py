@@ -18,11 +18,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import ActivityEnvironment
 
+from activities.db import create_pool
+from activities.retention import RetentionActivities
 from domain import search_attributes as sa
 from domain.case import Stage, Status
 from domain.contract import workflow_id
-from tests.faults.stack import FaultStack, fault_stack
+from domain.policy import POLICY_PATH_ENV
+from tests.faults.stack import TEST_POLICIES, FaultStack, fault_stack
 from tests.stack_cases import (
     cli,
     file_case,
@@ -34,6 +38,7 @@ from tests.stack_cases import (
     wait_closed,
     wait_for_status,
 )
+from workflows.retention import FindCases
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -96,7 +101,9 @@ async def test_the_withdraw_command_closes_the_case_with_the_policys_letter(stac
     assert r.code == 1 and "has ended" in r.err, r.err
 
 
-async def test_a_terminated_case_is_found_by_the_sweep_and_marked_ended_abnormally(stack: FaultStack) -> None:
+async def test_a_terminated_case_is_found_by_the_sweep_and_marked_ended_abnormally(
+    stack: FaultStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No code runs in a terminated case: the ended-cases sweep marks its record, for operators (status,
     list) and for retention (closed_at), and leaves every row the case wrote as it was."""
     assert stack.client is not None
@@ -131,8 +138,14 @@ async def test_a_terminated_case_is_found_by_the_sweep_and_marked_ended_abnormal
     assert rows[ref]["status"] == "ended-abnormally" and rows[ref]["next_deadline"] is None
     r = await cli(stack, "list", "--status", "ended-abnormally", "--task-queue", stack.task_queue, "--json")
     assert r.code == 0 and [c["reference"] for c in json.loads(r.out)["cases"]] == [ref], r.out + r.err
-    # Retention counts from when it stopped: past the policy's period its personal data goes.
+    # Retention counts from when it stopped: past the policy's six years the sweep finds it, not before.
     assert ended_at is not None
-    as_of = (ended_at + timedelta(days=7 * 366)).date().isoformat()  # compressed-brief keeps closed cases 6 years
-    r = await cli(stack, "retention", "run", "--as-of", as_of, "--json")
-    assert r.code == 0 and ref in json.loads(r.out)["removed"], r.out + r.err
+    monkeypatch.setenv(POLICY_PATH_ENV, str(TEST_POLICIES))
+    pool = await create_pool(stack.database_url)
+    try:
+        find = RetentionActivities(pool).find_cases_past_retention
+        found = [await ActivityEnvironment().run(find, FindCases(as_of=ended_at + timedelta(days=years * 366),
+                                                                 limit=1000)) for years in (5, 7)]
+    finally:
+        await pool.close()
+    assert ref not in found[0].references and ref in found[1].references
