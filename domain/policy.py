@@ -189,6 +189,17 @@ class Policy(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _triggers_happen_before_their_deadlines(self) -> Policy:
+        # A deadline counted from an event the case has not had when it opens could not be dated.
+        allowed = triggers_at_opening(self)
+        for where, rule in deadline_rules(self):
+            if where in allowed and rule.trigger not in allowed[where]:
+                can = ", ".join(sorted(allowed[where]))
+                raise ValueError(f"{where}.trigger: {rule.trigger.value!r} has not happened when this deadline "
+                                 f"opens; it can count from: {can}")
+        return self
+
+    @model_validator(mode="after")
     def _letters_use_known_fields(self) -> Policy:
         for kind, letter in self.letters.items():
             if kind not in POLICY_LETTER_FIELDS:
@@ -223,6 +234,31 @@ def deadline_rules(model: BaseModel, where: str = "") -> Iterator[tuple[str, Dea
             yield here, value
         elif isinstance(value, BaseModel):
             yield from deadline_rules(value, here)
+
+
+def triggers_at_opening(policy: Policy) -> dict[str, frozenset[Trigger]]:
+    """For each deadline rule (dotted name), the events every case has had when that deadline opens:
+    the triggers it can count from. A case filed directly at Stage 2 has no Stage 1 events; the survey
+    window opens after a case ended at Stage 1 as well as after Stage 2."""
+    t = Trigger
+    stage1 = frozenset({t.RECEIVED, t.ACKNOWLEDGED})
+    responded = stage1 | {t.STAGE1_RESPONSE}
+    requested = (frozenset({t.RECEIVED}) if policy.escalation.direct_to_stage2 else responded) | {t.ESCALATION_REQUESTED}
+    acknowledged = requested | {t.STAGE2_ACKNOWLEDGED}
+    if policy.stage2.kind is ReviewKind.REVIEW_PANEL:
+        acknowledged |= {t.PANEL_SITTING}
+    return {
+        "stage1.acknowledgement": frozenset({t.RECEIVED}),
+        "stage1.response": stage1,
+        "escalation.window": responded,
+        "escalation.triage": requested,
+        "stage2.contact": requested,
+        "stage2.acknowledgement": requested,
+        "stage2.response": acknowledged,
+        "ombudsman.cooling_off": acknowledged | {t.FINAL_RESPONSE},
+        "survey.answer_window": (frozenset() if policy.escalation.direct_to_stage2 else responded)
+        | {t.RECEIVED, t.CLOSED},
+    }
 
 
 class PolicyError(ValueError):

@@ -22,7 +22,7 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.case import CaseEvent, CaseStatus
+from domain.case import CaseEvent, CaseStatus, Status
 from domain.contract import (
     WORKFLOW_TYPE,
     FileComplaint,
@@ -36,6 +36,7 @@ from starter import (
     calendar_cmd,
     codec_server,
     deadline_cmd,
+    ended_cases_cmd,
     list_cmd,
     messages_cmd,
     report_cmd,
@@ -191,6 +192,15 @@ async def cmd_update(args: argparse.Namespace) -> int:
 async def cmd_status(args: argparse.Namespace) -> int:
     handle = await case_handle(args)
     s = await handle.query(Query.STATUS, result_type=CaseStatus)
+    desc = await handle.describe()
+    if list_cmd.ended_abnormally(desc.status, s.stage.value) and desc.status and desc.close_time:
+        # Its own answer is where it stopped; it keeps none of those deadlines now.
+        how = desc.status.name.lower().replace("_", " ")
+        s = s.model_copy(update={
+            "status": Status.ENDED_ABNORMALLY, "next_deadline": None,
+            "deadlines": [d.model_copy(update={"cancelled": True}) if d.open else d for d in s.deadlines],
+            "waiting_for": f"nothing: the case's workflow was {how} on {desc.close_time:%Y-%m-%d %H:%M} UTC "
+                           "(ended abnormally)"})
     emit(args, s, render_status(s))
     return 0
 
@@ -286,6 +296,7 @@ def parser() -> Parser:
     sittings_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     retention_cmd.add_parser(sub)
+    ended_cases_cmd.add_parser(sub)
     codec_server.add_parser(sub)
     return p
 

@@ -210,7 +210,8 @@ class CaseState:
             self._in_flight -= 1
 
     async def _load_calendar(self) -> CalendarSnapshot:
-        return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy()),
+        return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy(),
+                                                                    workflow.info().workflow_start_time),
                                CalendarSnapshot, "Load the working-day calendar")
 
     def _calendar(self) -> CalendarSnapshot:
@@ -253,8 +254,9 @@ class CaseState:
         return d
 
     def _mark(self, trigger: Trigger, deadline_key: str, kind: str, summary: str, actor: str = "system",
-              decision: str | None = None) -> None:
-        now = workflow.now()
+              decision: str | None = None, at: datetime | None = None) -> None:
+        """The event `trigger` happened `at` (now by default; a letter's event at the instant it was issued)."""
+        now = at or workflow.now()
         self._triggers[trigger] = now
         d = self._book.meet(deadline_key, now)
         self._wake = True

@@ -20,7 +20,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from domain import search_attributes as sa
 from domain.calendar import LONDON
 from domain.case import CaseEvent, CaseStatus, Status
 from domain.contract import Query, Signal, Update, UpdateResult, workflow_id
+from tests.clock import server_now
 from tests.faults.driver import complaint
 from tests.faults.stack import FaultStack, fault_stack
 
@@ -80,7 +80,8 @@ def contact(i: int, notes: str = "") -> dict[str, Any]:
 
 async def file(stack: FaultStack, policy: str = CODE, **overrides: Any) -> WorkflowHandle:
     assert stack.client is not None
-    c = complaint(f"H{uuid.uuid4().hex[:8].upper()}", policy=policy, received_at=datetime.now(LONDON), **overrides)
+    c = complaint(f"H{uuid.uuid4().hex[:8].upper()}", policy=policy, received_at=(await server_now(stack.client)).astimezone(LONDON),
+                  **overrides)
     return await stack.client.start_workflow("ComplaintWorkflow", c, id=workflow_id(c.reference),
                                              task_queue=stack.task_queue)
 
