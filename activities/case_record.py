@@ -131,7 +131,7 @@ class CaseRecordActivities:
         # Committed before the calendar is read: the calendar command tells the cases in the complaints
         # table, so a change made after this read still reaches this case.
         await self._register(RegisterComplaint(complaint=c, workflow_id=request.workflow_id, policy_id=policy.id,
-                                               policy_version=policy.version, landlord=policy.landlord,
+                                               policy_version=policy.pinned_version, landlord=policy.landlord,
                                                case_run=request.case_run))
         return OpenedCase(policy=policy, calendar=await self.load_calendar(
             calendar_request(c, policy, request.opened_at)))

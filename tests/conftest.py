@@ -24,7 +24,7 @@ from domain import search_attributes as sa
 from domain.encryption import KeyRing, data_converter
 from localstack import server_limits
 from localstack.postgres import EmbeddedPostgres, create_database
-from tests.clock import pinned_test_server, server_now
+from tests.clock import learn_server_clock, pinned_test_server
 
 BIN = Path(sys.executable).parent
 
@@ -117,9 +117,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def dev_clock_offset(dev_env: WorkflowEnvironment) -> timedelta:
     """How far the dev server's clock is ahead of this process's (nothing, unless a clock is faked)."""
-    before = datetime.now(UTC)
-    at = await server_now(dev_env.client)
-    return at - before
+    return await learn_server_clock(dev_env.client)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -458,7 +459,7 @@ async def test_a_dry_run_lists_what_a_sweep_would_remove_and_removes_nothing(poo
 
 
 async def test_the_cli_timeline_shows_what_the_case_record_added(dev_env: WorkflowEnvironment, pool: asyncpg.Pool,
-                                                                db_url: str) -> None:
+                                                                db_url: str, dev_now: Callable[[], datetime]) -> None:
     """The sweep writes `personal_data_removed` to the case record after the case has ended; `timeline` showed
     only the case's own events. It shows the record's too, and once the data is removed, the record's
     (scrubbed) copy of each event; a case whose history Temporal no longer keeps is read from the record."""
@@ -469,7 +470,7 @@ async def test_the_cli_timeline_shows_what_the_case_record_added(dev_env: Workfl
     env = {"TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "TEMPORAL_NAMESPACE": dev_env.client.namespace, "COMPLAINTS_DATABASE_URL": db_url}
     async with worker(dev_env, pool, queue):  # an ended case still answers queries through a worker
-        handle = await start(dev_env, complaint(ref, datetime.now(LONDON).replace(microsecond=0)), queue)
+        handle = await start(dev_env, complaint(ref, dev_now().astimezone(LONDON).replace(microsecond=0)), queue)
         await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledged")
         await handle.terminate("test over")
         await pool.execute("UPDATE complaints SET closed_at = $2 WHERE reference = $1", ref, years_ago(8))

@@ -39,7 +39,7 @@ from domain.contract import (
     UpdateResult,
     workflow_id,
 )
-from tests.clock import server_now
+from tests.clock import server_now, server_time
 from workflows.complaint import ComplaintWorkflow
 
 COMPRESSED_CODE = "compressed-code"
@@ -64,7 +64,7 @@ def resident(**overrides: Any) -> Resident:
 
 def complaint(reference: str, policy: str = COMPRESSED_CODE, **overrides: Any) -> FileComplaint:
     data: dict[str, Any] = dict(
-        reference=reference, policy=policy, received_at=datetime.now(LONDON), channel=Channel.PHONE,
+        reference=reference, policy=policy, received_at=server_time().astimezone(LONDON), channel=Channel.PHONE,
         resident=resident(),
         property=Property(address="Flat 4, 12 Harbour Road, Bristol", postcode="BS1 4AA",
                           nation=Nation.ENGLAND_AND_WALES),
