@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         WritesCaseRecord,
         calendar_request,
     )
+    from domain.wording import long_date as long_date  # re-exported: the stages import it from here
     from workflows.deadline_book import DeadlineBook
     from workflows.messages import Refused
 
@@ -81,10 +82,6 @@ DECISION_WORDS = {"upheld": "Upheld", "partly_upheld": "Partly upheld", "not_uph
 S1_ACK, S1_RESPONSE, ESC_WINDOW, ESC_TRIAGE = "stage1.acknowledgement", "stage1.response", "escalation.window", "escalation.triage"
 S2_CONTACT, S2_ACK, S2_RESPONSE, S2_SITTING = "stage2.contact", "stage2.acknowledgement", "stage2.response", "stage2.panel_sitting"
 COOLING_OFF, SURVEY_WINDOW = "ombudsman.cooling_off", "survey.answer"
-
-
-def long_date(d: date) -> str:
-    return f"{d:%A} {d.day} {d:%B %Y}"
 
 
 class CaseState:
