@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from domain import policy_lock
 from domain.calendar import DeadlineUnit
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
@@ -186,6 +187,8 @@ class Policy(_Strict):
     role_titles: dict[str, str] = Field(default_factory=dict)
     # A policy for tests and benchmarks (it may count in seconds); never one a landlord runs.
     test_only: bool = False
+    # The hash of the file's content, set at load (domain/policy_lock.py), never written in the file.
+    digest: str = ""
 
     @model_validator(mode="after")
     def _seconds_only_in_tests(self) -> Policy:
@@ -222,8 +225,13 @@ class Policy(_Strict):
         return self
 
     @property
+    def pinned_version(self) -> str:
+        """The version with its content's hash: two rule sets never share one label."""
+        return f"{self.version}#{self.digest.removeprefix('sha256:')[:12]}" if self.digest else self.version
+
+    @property
     def pinned(self) -> str:
-        return f"{self.id}@{self.version}"
+        return f"{self.id}@{self.pinned_version}"
 
     def named_roles(self) -> dict[str, str]:
         """Every staff role the policy names -> where (for error messages)."""
@@ -283,13 +291,17 @@ def policy_path(policy_id: str, directory: Path = POLICY_DIR) -> Path:
     return directory / f"{policy_id}.toml"
 
 
-def load_policy_file(path: Path) -> Policy:
+def load_policy_file(path: Path, *, locked: bool = True) -> Policy:
+    """The validated policy, with its content's digest; refused if the lock beside it records other
+    content for its version (domain/policy_lock.py). locked=False only for recording a new version."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise PolicyError(f"{path}: no such policy file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
+    if "digest" in raw:
+        raise PolicyError(f"{path}: field digest: computed from the file's content at load, never written in it")
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
@@ -318,7 +330,14 @@ def load_policy_file(path: Path) -> Policy:
         if policy.ombudsman.designated_person_route and not policy.ombudsman.designated_persons.strip():
             raise PolicyError(f"{path}: field ombudsman.designated_persons: say who may refer (the policy has a "
                               "designated-person route)")
-    return policy
+    content = policy_lock.digest(raw)
+    if locked:
+        try:
+            policy_lock.check(path, f"{policy.id}@{policy.version}", content,
+                              required=path.resolve().parent == POLICY_DIR.resolve())
+        except policy_lock.LockError as exc:
+            raise PolicyError(str(exc)) from None
+    return policy.model_copy(update={"digest": content})
 
 
 def policy_dirs() -> list[Path]:

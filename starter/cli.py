@@ -22,7 +22,7 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.case import CaseEvent, CaseStatus
+from domain.case import CaseEvent, CaseStatus, Status
 from domain.contract import (
     WORKFLOW_TYPE,
     FileComplaint,
@@ -36,11 +36,13 @@ from starter import (
     calendar_cmd,
     codec_server,
     deadline_cmd,
+    ended_cases_cmd,
     list_cmd,
     messages_cmd,
     report_cmd,
     retention_cmd,
     sittings_cmd,
+    staff_cmd,
     wording,
 )
 from starter.arguments import parse_instant
@@ -64,11 +66,11 @@ from starter.wording import Loc, path_for
 # -- output ------------------------------------------------------------------------------------
 def render_status(s: CaseStatus) -> str:
     lines = [f"{s.reference}  {s.policy}", f"  stage: {s.stage.value} ({s.status.value})",
-             f"  waiting for: {s.waiting_for}"]
+             f"  waiting for: {messages_cmd.in_cli_words(s.waiting_for)}"]
     if s.handler:
         lines.append(f"  handler: {s.handler}" + (f"; stage 2: {s.stage2_handler}" if s.stage2_handler else ""))
     lines.append("  deadlines:")
-    for d in s.deadlines:
+    for d in sorted(s.deadlines, key=lambda d: (d.due_at, d.label)):  # the order they fall due
         if d.met_at is not None:
             state = "met on time" if d.met_on_time else "met late"
         elif d.cancelled:
@@ -84,7 +86,7 @@ def render_status(s: CaseStatus) -> str:
     if s.breaches:
         lines.append("  breaches: " + ", ".join(f"{b.label} (due {b.due_date})" for b in s.breaches))
     if s.problems:
-        lines.append("  problems: " + "; ".join(s.problems))
+        lines.append("  problems: " + "; ".join(messages_cmd.in_cli_words(p) for p in s.problems))
     if s.refused_messages:
         lines.append(f"  refused messages: {s.refused_messages}")
     return "\n".join(lines)
@@ -191,6 +193,15 @@ async def cmd_update(args: argparse.Namespace) -> int:
 async def cmd_status(args: argparse.Namespace) -> int:
     handle = await case_handle(args)
     s = await handle.query(Query.STATUS, result_type=CaseStatus)
+    desc = await handle.describe()
+    if list_cmd.ended_abnormally(desc.status, s.stage.value) and desc.status and desc.close_time:
+        # Its own answer is where it stopped; it keeps none of those deadlines now.
+        how = desc.status.name.lower().replace("_", " ")
+        s = s.model_copy(update={
+            "status": Status.ENDED_ABNORMALLY, "next_deadline": None,
+            "deadlines": [d.model_copy(update={"cancelled": True}) if d.open else d for d in s.deadlines],
+            "waiting_for": f"nothing: the case's workflow was {how} on {desc.close_time:%Y-%m-%d %H:%M} UTC "
+                           "(ended abnormally)"})
     emit(args, s, render_status(s))
     return 0
 
@@ -231,6 +242,10 @@ async def cmd_timeline(args: argparse.Namespace) -> int:
         print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
     else:
         print(render_timeline(events))
+    if recorded is None and events and events[0].seq > 1:
+        # The case keeps its newest events only (TIMELINE_KEPT_BYTES); the record has them all.
+        print(f"note: events 1 to {events[0].seq - 1} are in the case record (set COMPLAINTS_DATABASE_URL "
+              "to show them)", file=sys.stderr)
     return 0
 
 
@@ -284,8 +299,10 @@ def parser() -> Parser:
     deadline_cmd.add_parser(sub)
     calendar_cmd.add_parser(sub)
     sittings_cmd.add_parser(sub)
+    staff_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     retention_cmd.add_parser(sub)
+    ended_cases_cmd.add_parser(sub)
     codec_server.add_parser(sub)
     return p
 
