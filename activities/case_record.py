@@ -132,7 +132,8 @@ class CaseRecordActivities:
         await self._register(RegisterComplaint(complaint=c, workflow_id=request.workflow_id, policy_id=policy.id,
                                                policy_version=policy.version, landlord=policy.landlord,
                                                case_run=request.case_run))
-        return OpenedCase(policy=policy, calendar=await self.load_calendar(calendar_request(c, policy)))
+        return OpenedCase(policy=policy, calendar=await self.load_calendar(
+            calendar_request(c, policy, request.opened_at)))
 
     @activity.defn(name=Activity.RECORD_EVENTS)
     async def record_events(self, batch: EventBatch) -> int:

@@ -120,7 +120,11 @@ class FileComplaint(_Message):
 
     reference: Reference
     policy: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")] = "hos-code-2024"
-    received_at: Instant
+    received_at: Instant = Field(description=(
+        "When the landlord received the complaint, from 2000 on, and not later than the case's start (five "
+        "minutes' tolerance): a later one fails the start (InvalidComplaint, with the reason) and opens "
+        "nothing. An old date (a complaint migrated from another system) is served: the case's working-day "
+        "calendar runs from the year received to three years after the later of receipt and start."))
     channel: Channel
     resident: Resident
     property: Property

@@ -241,6 +241,10 @@ async def cmd_timeline(args: argparse.Namespace) -> int:
         print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
     else:
         print(render_timeline(events))
+    if recorded is None and events and events[0].seq > 1:
+        # The case keeps its newest events only (TIMELINE_KEPT_BYTES); the record has them all.
+        print(f"note: events 1 to {events[0].seq - 1} are in the case record (set COMPLAINTS_DATABASE_URL "
+              "to show them)", file=sys.stderr)
     return 0
 
 

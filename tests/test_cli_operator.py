@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -71,13 +72,13 @@ def test_file_stage2_refused_where_the_policy_does_not_allow_it() -> None:
 
 
 async def test_a_stage2_filing_the_policy_does_not_allow_is_recorded_as_what_happened(
-        dev_env: WorkflowEnvironment, db_url: str) -> None:
+        dev_env: WorkflowEnvironment, db_url: str, dev_now: Callable[[], datetime]) -> None:
     """Another client starts a case asking for Stage 2 under a policy that does not allow it: the case runs at
     Stage 1, says so in its timeline, and the case record (which the reports count) says Stage 1. Before, the
     record said filed_at_stage2 and `report tsm` counted a Stage 2 complaint that never was."""
     ref = new_reference("CLIS")
     queue = f"cli-{ref}"
-    now = datetime.now(LONDON).replace(microsecond=0)
+    now = dev_now().astimezone(LONDON).replace(microsecond=0)
     pool = await create_pool(db_url)
     try:
         async with worker(dev_env, pool, queue):

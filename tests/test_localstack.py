@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from localstack.temporal import StackError, find_binary
+from tests.clock import server_now_at
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = "localstack ready"
@@ -215,7 +216,9 @@ def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path)
         filed = starter(client_env, "file", "--reference", reference, "--resident-name", "Maria Jones",
                         "--resident-address", "Flat 4, 12 Harbour Road, Bristol BS1 4AA",
                         "--property-address", "Flat 4, 12 Harbour Road, Bristol",
-                        "--nation", "england-and-wales", "--summary", "Damp and mould in the bedroom")
+                        "--nation", "england-and-wales", "--summary", "Damp and mould in the bedroom",
+                        # The server's time: the stack's dev server keeps the real clock when ours is faked.
+                        "--received-at", server_now_at(client_env["TEMPORAL_ADDRESS"]).isoformat())
         assert reference in filed.stdout
 
         end = time.monotonic() + 30
