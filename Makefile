@@ -69,3 +69,9 @@ test-faults: $(STAMP)
 # own dev server, PostgreSQL and worker; never part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python -m bench --size $(or $(BENCH_SIZE),full) $(if $(BENCH_OUT),--out $(BENCH_OUT))
+
+# Record the content hash of each new policy version (policies.lock beside the policies; commit it).
+# A recorded version never changes: a policy edited without a new version is refused at load.
+.PHONY: policy-lock
+policy-lock: $(STAMP)
+	$(BIN)/python -m domain.policy_lock policies tests/policies bench/policies demo/policies

@@ -46,6 +46,8 @@ class Update(StrEnum):
     SUBMIT_FINAL_RESPONSE = "submit_final_response"
     SUPPLY_CONTACT_DETAILS = "supply_contact_details"
     WITHDRAW = "withdraw"
+    REASSIGN_HANDLER = "reassign_handler"
+    ACCEPT_ESCALATION = "accept_escalation"
 
 
 class Query(StrEnum):
@@ -248,6 +250,22 @@ class Withdraw(_Message):
 
     by: ShortText = Field(description="Who withdrew it or recorded the withdrawal")
     reason: OptionalText = Field(default="", description="Why, if the resident said")
+
+
+class ReassignHandler(_Message):
+    """The landlord gives the case to another member of staff: the Stage 1 handler, or the Stage 2 reviewer
+    once the case is at Stage 2."""
+
+    staff_id: ShortText = Field(description="The staff id of the new handler (`python -m starter staff list`)")
+    reason: OptionalText = Field(default="", description="Why, for the case record")
+    by: ShortText = Field(description="Who made the change")
+
+
+class AcceptEscalation(_Message):
+    """The landlord accepts the resident's request for a review at once, instead of waiting out the triage."""
+
+    by: ShortText = Field(description="Who accepted it")
+    notes: OptionalText = Field(default="", description="Anything to record with it")
 
 
 class ResidentPanelist(_Message):

@@ -26,6 +26,7 @@ class Activity(StrEnum):
     BOOK_PANEL_SITTING = "book_panel_sitting"
     OPEN_CASE = "open_case"
     WHO_CANCELLED = "who_cancelled"
+    REASSIGN_STAFF = "reassign_staff"
 
 
 # The error type of a write the case record refuses because the writer does not own the case.
@@ -96,6 +97,16 @@ class AppointStaff(CarriesTimeline):
     landlord: str
     # Stage 2 is handled by a different person from Stage 1: the activity enforces it.
     exclude: list[str] = Field(default_factory=list)
+
+
+class ReassignStaff(CarriesTimeline):
+    """Give the case's appointment at `stage` to `staff_id`, who must be active staff of `role`."""
+
+    reference: str
+    stage: Stage
+    staff_id: str
+    role: str
+    landlord: str
 
 
 class StaffMember(BaseModel):

@@ -42,6 +42,7 @@ from starter import (
     report_cmd,
     retention_cmd,
     sittings_cmd,
+    staff_cmd,
     wording,
 )
 from starter.arguments import parse_instant
@@ -65,11 +66,11 @@ from starter.wording import Loc, path_for
 # -- output ------------------------------------------------------------------------------------
 def render_status(s: CaseStatus) -> str:
     lines = [f"{s.reference}  {s.policy}", f"  stage: {s.stage.value} ({s.status.value})",
-             f"  waiting for: {s.waiting_for}"]
+             f"  waiting for: {messages_cmd.in_cli_words(s.waiting_for)}"]
     if s.handler:
         lines.append(f"  handler: {s.handler}" + (f"; stage 2: {s.stage2_handler}" if s.stage2_handler else ""))
     lines.append("  deadlines:")
-    for d in s.deadlines:
+    for d in sorted(s.deadlines, key=lambda d: (d.due_at, d.label)):  # the order they fall due
         if d.met_at is not None:
             state = "met on time" if d.met_on_time else "met late"
         elif d.cancelled:
@@ -85,7 +86,7 @@ def render_status(s: CaseStatus) -> str:
     if s.breaches:
         lines.append("  breaches: " + ", ".join(f"{b.label} (due {b.due_date})" for b in s.breaches))
     if s.problems:
-        lines.append("  problems: " + "; ".join(s.problems))
+        lines.append("  problems: " + "; ".join(messages_cmd.in_cli_words(p) for p in s.problems))
     if s.refused_messages:
         lines.append(f"  refused messages: {s.refused_messages}")
     return "\n".join(lines)
@@ -298,6 +299,7 @@ def parser() -> Parser:
     deadline_cmd.add_parser(sub)
     calendar_cmd.add_parser(sub)
     sittings_cmd.add_parser(sub)
+    staff_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     retention_cmd.add_parser(sub)
     ended_cases_cmd.add_parser(sub)

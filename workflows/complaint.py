@@ -29,6 +29,7 @@ from workflows.case_state import ACTIVITY_TIMEOUT, FUTURE_TOLERANCE
 from workflows.closure import Closure
 from workflows.deadline_keeper import DeadlineKeeper
 from workflows.ombudsman import OmbudsmanStep
+from workflows.staffing import Staffing
 from workflows.stage_one import Stage1
 from workflows.stage_two import Stage2
 from workflows.withdrawal import Withdrawal
@@ -56,7 +57,7 @@ REFUSE_FUTURE_RECEIPT = "refuse-future-receipt"
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, Withdrawal):
+class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, Withdrawal, Staffing):
     """The procedure: Stage 1, escalation, Stage 2, the Ombudsman step, closure."""
 
     @workflow.init
