@@ -43,6 +43,7 @@ from starter import (
     retention_cmd,
     sittings_cmd,
     staff_cmd,
+    stuck,
     wording,
 )
 from starter.arguments import parse_instant
@@ -192,7 +193,11 @@ async def cmd_update(args: argparse.Namespace) -> int:
 
 async def cmd_status(args: argparse.Namespace) -> int:
     handle = await case_handle(args)
-    s = await handle.query(Query.STATUS, result_type=CaseStatus)
+    try:
+        s = await handle.query(Query.STATUS, result_type=CaseStatus, rpc_timeout=QUERY_WAIT)
+    except (RPCError, WorkflowQueryFailedError) as exc:
+        why = await stuck.not_answering(handle, args.reference, getattr(exc, "message", None) or str(exc))
+        raise CliError(why) from None
     desc = await handle.describe()
     if list_cmd.ended_abnormally(desc.status, s.stage.value) and desc.status and desc.close_time:
         # Its own answer is where it stopped; it keeps none of those deadlines now.

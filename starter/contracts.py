@@ -241,7 +241,8 @@ QUERIES: dict[Query, QueryDoc] = {
                            "Where the case is: stage, status, what it waits for, handlers, every deadline, "
                            "breaches, extensions, refused messages, problems."),
     Query.TIMELINE: QueryDoc(list[CaseEvent], "list[CaseEvent]",
-                             "Every event of the case in order (the same rows as the case record's timeline)."),
+                             "The case's events in order, its newest 64 KiB of them (an ordinary case: all); "
+                             "every event is in the case record's timeline, with the same seq."),
 }
 
 START_FILE = "FileComplaint.schema.json"
