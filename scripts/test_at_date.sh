@@ -15,10 +15,16 @@ fi
 target=$(date -u -d "$1" +%s 2>/dev/null) || { echo "test_at_date: not a date: $1" >&2; exit 2; }
 shift
 make --no-print-directory venv
-lib=$(.venv/bin/python -c 'from tests.clock import faketime_library; print(faketime_library())')
 offset=$((target - $(date -u +%s)))
 echo "test_at_date: clock moved to $(date -u -d "@$target" '+%Y-%m-%d %H:%M UTC') (offset ${offset}s)" >&2
-export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" FAKETIME="+${offset}" DONT_FAKE_MONOTONIC=1
+# The environment tests/clock.py gives the pinned test server (LD_PRELOAD, FAKETIME and the settings that
+# keep timed waits working), with a fixed offset so that every process agrees with every other.
+eval "$(.venv/bin/python -c '
+import shlex, sys
+from tests.clock import faketime_env
+for k, v in faketime_env(sys.argv[1]).items():
+    print(f"export {k}={shlex.quote(v)}")
+' "+${offset}")"
 .venv/bin/ruff check .
 .venv/bin/python -c 'import datetime; print("test_at_date: the tests see", datetime.datetime.now().isoformat(timespec="minutes"))' >&2
 exec .venv/bin/python -m pytest -q "$@"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         WritesCaseRecord,
         calendar_request,
     )
+    from domain.wording import long_date as long_date  # re-exported: the stages import it from here
     from workflows.deadline_book import DeadlineBook
     from workflows.messages import Refused
 
@@ -88,10 +89,6 @@ COOLING_OFF, SURVEY_WINDOW = "ombudsman.cooling_off", "survey.answer"
 def json_bytes(model: BaseModel) -> int:
     """The size of the model's JSON in bytes (a character may take four): what a payload carries."""
     return len(type(model).__pydantic_serializer__.to_json(model))
-
-
-def long_date(d: date) -> str:
-    return f"{d:%A} {d.day} {d:%B %Y}"
 
 
 class CaseState:
