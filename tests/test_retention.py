@@ -472,6 +472,12 @@ async def test_the_cli_timeline_shows_what_the_case_record_added(dev_env: Workfl
     async with worker(dev_env, pool, queue):  # an ended case still answers queries through a worker
         handle = await start(dev_env, complaint(ref, dev_now().astimezone(LONDON).replace(microsecond=0)), queue)
         await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledged")
+        # Every event in the case record first: a write still in flight would set closed_at back after ours.
+        for _ in range(150):
+            written = await pool.fetchval("SELECT max(seq) FROM timeline WHERE reference = $1", ref)
+            if written == len(await handle.query("timeline")):
+                break
+            await asyncio.sleep(0.2)
         await handle.terminate("test over")
         await pool.execute("UPDATE complaints SET closed_at = $2 WHERE reference = $1", ref, years_ago(8))
         removed = await ActivityEnvironment().run(RetentionActivities(pool).remove_personal_data,
