@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from activities import calendar_data, letters, metrics, ownership
+from activities.cancellation import who_cancelled
 from domain.calendar import CalendarSnapshot
 from domain.case import CaseEvent, Stage
 from domain.policy import Policy, PolicyError, load_policy
@@ -294,8 +295,10 @@ class CaseRecordActivities:
                     type=RESIDENT_UNREACHABLE, non_retryable=True,
                 )
             try:
+                wording = letters.Template(request.wording.subject, request.wording.body) if request.wording else None
                 subject, body = letters.render(request.kind, {"name": request.recipient_name,
-                                                              "reference": request.reference, **request.fields})
+                                                              "reference": request.reference, **request.fields},
+                                               wording)
             except (KeyError, letters.MissingLetterField) as exc:
                 raise ApplicationError(f"letter {request.kind} lacks field {exc}", type=INVALID_REQUEST,
                                        non_retryable=True) from exc
@@ -322,7 +325,7 @@ class CaseRecordActivities:
     def all(self) -> list:
         return [self.open_case, self.load_policy, self.load_calendar, self.register_complaint, self.record_events,
                 self.appoint_staff, self.notify_staff, self.invite_involved_customer,
-                self.withdraw_involved_customer, self.book_panel_sitting, self.send_letter]
+                self.withdraw_involved_customer, self.book_panel_sitting, self.send_letter, who_cancelled]
 
 
 # The case row as of the newest batch: by primary key, on every step and signal that records events.

@@ -85,7 +85,7 @@ class _Strict(dict[str, str]):
         raise MissingLetterField(key)
 
 
-def render(kind: str, fields: dict[str, str]) -> tuple[str, str]:
-    template = TEMPLATES[kind]
+def render(kind: str, fields: dict[str, str], wording: Template | None = None) -> tuple[str, str]:
+    template = wording or TEMPLATES[kind]
     values = _Strict({"signed_by": "Complaints team", "landlord": "", **fields})
     return template.subject.format_map(values), template.body.format_map(values)

@@ -33,6 +33,11 @@ class Status(StrEnum):
     COOLING_OFF = "cooling-off"
     AWAITING_FIX = "awaiting-fix"
     CLOSED = "closed"
+    # Closed early: withdrawn by the resident (the withdraw update, or a cancellation request in Temporal).
+    WITHDRAWN = "withdrawn"
+    # The case record's word for a case whose workflow stopped without closing it (terminated, timed out,
+    # failed): set by the ended-cases sweep, never by the case itself.
+    ENDED_ABNORMALLY = "ended-abnormally"
 
 
 class DeadlineKind(StrEnum):

@@ -45,6 +45,7 @@ class Update(StrEnum):
     RECORD_PANEL_DECISION = "record_panel_decision"
     SUBMIT_FINAL_RESPONSE = "submit_final_response"
     SUPPLY_CONTACT_DETAILS = "supply_contact_details"
+    WITHDRAW = "withdraw"
 
 
 class Query(StrEnum):
@@ -236,6 +237,13 @@ class AgreeOutcome(_Message):
 class SupplyContactDetails(_Message):
     address: LongText | None = None
     email: ShortText | None = None
+
+
+class Withdraw(_Message):
+    """The resident withdraws the complaint: the case closes, with the policy's withdrawal letter."""
+
+    by: ShortText = Field(description="Who withdrew it or recorded the withdrawal")
+    reason: OptionalText = Field(default="", description="Why, if the resident said")
 
 
 class ResidentPanelist(_Message):

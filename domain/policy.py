@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from collections.abc import Iterator
 from datetime import date, time
@@ -144,6 +145,20 @@ class Survey(_Strict):
     answer_window: DeadlineRule | None = None
 
 
+# Letters a policy words itself, and the fields the engine fills in each (anything else in the text is
+# refused at load, so a letter can never fail to render on a case).
+POLICY_LETTER_FIELDS: dict[str, frozenset[str]] = {
+    "withdrawal": frozenset({"name", "reference", "landlord", "signed_by", "withdrawn_on", "by", "reason"}),
+}
+
+
+class PolicyLetter(_Strict):
+    """A letter's wording: Python format fields in braces, e.g. {name}, {reference}."""
+
+    subject: str = Field(min_length=3)
+    body: str = Field(min_length=10)
+
+
 class Policy(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")
     version: str = Field(min_length=1)
@@ -159,6 +174,7 @@ class Policy(_Strict):
     stage2: StageTwo
     ombudsman: Ombudsman
     survey: Survey = Survey()
+    letters: dict[str, PolicyLetter] = Field(default_factory=dict)
     # A policy for tests and benchmarks (it may count in seconds); never one a landlord runs.
     test_only: bool = False
 
@@ -167,6 +183,22 @@ class Policy(_Strict):
         for where, rule in deadline_rules(self):
             if rule.unit is DeadlineUnit.SECONDS and not self.test_only:
                 raise ValueError(f"{where}.unit: 'seconds' is only for test policies (test_only = true)")
+        return self
+
+    @model_validator(mode="after")
+    def _letters_use_known_fields(self) -> Policy:
+        for kind, letter in self.letters.items():
+            if kind not in POLICY_LETTER_FIELDS:
+                raise ValueError(f"letters.{kind}: not a letter a policy words (known: {sorted(POLICY_LETTER_FIELDS)})")
+            for part, text in (("subject", letter.subject), ("body", letter.body)):
+                try:
+                    used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+                except ValueError as exc:
+                    raise ValueError(f"letters.{kind}.{part}: {exc}") from None
+                unknown = used - POLICY_LETTER_FIELDS[kind]
+                if unknown:
+                    raise ValueError(f"letters.{kind}.{part}: unknown fields {sorted(unknown)} "
+                                     f"(known: {sorted(POLICY_LETTER_FIELDS[kind])})")
         return self
 
     @property

@@ -11,7 +11,7 @@ from domain import calendar as wd
 from domain.calendar import CalendarSnapshot, Nation
 from domain.case import CaseEvent, Deadline, Stage, Status
 from domain.contract import FileComplaint
-from domain.policy import Policy
+from domain.policy import Policy, PolicyLetter
 
 
 class Activity(StrEnum):
@@ -25,6 +25,7 @@ class Activity(StrEnum):
     INVITE_INVOLVED_CUSTOMER = "invite_involved_customer"
     BOOK_PANEL_SITTING = "book_panel_sitting"
     OPEN_CASE = "open_case"
+    WHO_CANCELLED = "who_cancelled"
 
 
 # The error type of a write the case record refuses because the writer does not own the case.
@@ -110,6 +111,9 @@ class LetterRequest(CarriesTimeline):
     recipient_address: str | None
     recipient_email: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
+    # The policy's own wording, for the letters a policy words (domain.policy.POLICY_LETTER_FIELDS);
+    # otherwise the engine's template for the kind.
+    wording: PolicyLetter | None = None
 
 
 class LetterSent(BaseModel):
@@ -166,3 +170,11 @@ class PanelSitting(BaseModel):
     id: int
     sits_on: date
     attendance_possible: bool
+
+
+class CancelRequest(BaseModel):
+    """Who asked Temporal to cancel a case, and why (the cancel request's identity and reason), as far as
+    the history says: empty when it does not."""
+
+    by: str = ""
+    reason: str = ""

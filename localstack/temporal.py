@@ -15,6 +15,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 from domain import search_attributes as sa
+from localstack import server_limits
 from starter.connection import Settings, connect
 
 
@@ -60,7 +61,8 @@ def _die_with_parent() -> None:
 
 class TemporalDevServer:
     def __init__(self, *, binary: str, db_file: Path, log_file: Path, ip: str, port: int, ui_port: int,
-                 namespace: str = "default", codec_endpoint: str | None = None) -> None:
+                 namespace: str = "default", codec_endpoint: str | None = None,
+                 dynamic_config: dict[str, int] | None = None) -> None:
         self.binary = binary
         self.db_file = db_file
         self.log_file = log_file
@@ -69,6 +71,7 @@ class TemporalDevServer:
         self.ui_port = ui_port
         self.namespace = namespace
         self.codec_endpoint = codec_endpoint
+        self.dynamic_config = dynamic_config or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,6 +91,8 @@ class TemporalDevServer:
             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
             "--log-level", "warn",
             *sa.cli_flags(),
+            # Oversized payloads refused at the door, before they reach a case's history.
+            *server_limits.dev_server_flags(self.dynamic_config),
         ]
         if self.codec_endpoint:  # the UI asks it to decrypt payloads, for operators signed in there
             cmd += ["--ui-codec-endpoint", self.codec_endpoint]

@@ -47,6 +47,7 @@ from domain.contract import (
     TenantDeclinedDiscussion,
     Update,
     UpdateResult,
+    Withdraw,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,6 +206,14 @@ MESSAGES: dict[Signal | Update, MessageDoc] = {
         "Records the details (`contact_details_supplied`); letters waiting for a way to reach the resident are "
         "sent.",
         {"email": "maria.jones@example.org"},
+    ),
+    Update.WITHDRAW: MessageDoc(
+        Withdraw, (CONTACT_CENTRE, CRM, PORTAL, OPERATOR),
+        "At any time after the case is filed and before it closes; once. A cancellation request in Temporal "
+        "(the UI's *Request Cancellation*, `temporal workflow cancel`) does the same, recording who asked.",
+        "Records the withdrawal (`withdrawn`, with who and why), closes every open deadline and the case "
+        "(status `withdrawn`, stage `closed`) and sends the resident the policy's withdrawal letter.",
+        {"by": "Priya Shah", "reason": "The repair has been done; the resident no longer wishes to complain."},
     ),
 }
 

@@ -115,6 +115,7 @@ COMMANDS: list[Command] = [
             RESPONSE_ALIASES),
     Command("supply-contact", Update.SUPPLY_CONTACT_DETAILS,
             "give an address or email so that waiting letters can be sent"),
+    Command("withdraw", Update.WITHDRAW, "the resident withdraws the complaint: the case closes with a letter"),
 ]
 
 

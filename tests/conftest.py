@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.db import apply_schema, create_pool, seed_reference_data
 from domain import search_attributes as sa
 from domain.encryption import KeyRing, data_converter
+from localstack import server_limits
 from localstack.postgres import EmbeddedPostgres, create_database
 
 BIN = Path(sys.executable).parent
@@ -101,7 +102,8 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=binary("temporal"),
         data_converter=CONVERTER,
         search_attributes=sa.ALL,
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
+        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+                               *server_limits.dev_server_flags()],
     )
     yield env
     await env.shutdown()

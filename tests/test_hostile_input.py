@@ -187,7 +187,9 @@ class HostileCase(RuleBasedStateMachine):
         self._signal(name, payload, bad)
 
     @precondition(lambda self: not self.done)
-    @rule(name=st.sampled_from(list(Update)), data=st.data())
+    # Not withdraw: a valid one closes the case on purpose (tests/test_withdrawal.py); its malformed
+    # payloads are still refused, in test_each_malformed_update_is_refused_by_its_validator_naming_the_field.
+    @rule(name=st.sampled_from([u for u in Update if u is not Update.WITHDRAW]), data=st.data())
     def update(self, name: Update, data: st.DataObject) -> None:
         payload, bad = self._payload(data, name, UPDATE_MODELS[name])
         self._update(name, payload, bad)

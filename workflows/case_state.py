@@ -12,8 +12,9 @@ activities (`_act`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -23,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.calendar import CalendarSnapshot
     from domain.case import Breach, CaseEvent, CaseStatus, Deadline, DeadlineKind, Extension, Stage, Status
+    from domain.case_file import CONTINUED, CaseFile, attribute
     from domain.contract import (
         AgreeOutcome,
         FileComplaint,
@@ -53,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deadline_book import DeadlineBook
     from workflows.messages import Refused
 
+from workflows.continuation import CONTINUE_AS_NEW, Rest, history_is_long, later
+
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Outages (a database restart) are ridden out with backoff; errors that cannot pass are named.
 RETRY = RetryPolicy(
@@ -62,6 +66,15 @@ RETRY = RetryPolicy(
     non_retryable_error_types=["InvalidRequest", "ResidentUnreachable"]
 )
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# The timeline the workflow keeps (the query's answer and what continue-as-new carries): the newest events
+# within this many bytes of JSON. An ordinary case is a few dozen events of a few hundred bytes.
+TIMELINE_KEPT_BYTES = 256 * 1024
+# One record_events activity's events at most (its input stays well under the server's blob limit).
+BATCH_BYTES = 256 * 1024
+# workflow.patched id: a batch of timeline rows bounded by BATCH_BYTES (before it, one batch took them all).
+BOUNDED_BATCHES = "bounded-event-batches"
+# Events a burst brings by the thousand: not logged one by one (a log line costs more than the event).
+QUIET_EVENTS = frozenset({"contact_recorded", "signal_refused"})
 DECISION_WORDS = {"upheld": "Upheld", "partly_upheld": "Partly upheld", "not_upheld": "Not upheld"}
 
 # Deadline keys: stable names, used in the case record and by operators.
@@ -75,57 +88,83 @@ def long_date(d: date) -> str:
 
 
 class CaseState:
-    """The state every stage shares, and the helpers that change it visibly."""
+    """The state every stage shares, and the helpers that change it visibly.
+
+    The carried fields are declared in domain/case_file.py (CaseFile) and set from it (`_restore`); their
+    types are repeated here for the readers of the stages.
+    """
+
+    _c: FileComplaint
+    _policy: Policy | None
+    _cal: CalendarSnapshot | None
+    _timeline: list[CaseEvent]
+    _timeline_bytes: list[int]
+    _seq: int
+    _unsaved: list[CaseEvent]
+    _stage: Stage
+    _status: Status
+    _waiting_for: str
+    _handler: StaffMember | None
+    _reviewer: StaffMember | None
+    _triggers: dict[Trigger, datetime]
+    _breaches: list[Breach]
+    _extensions: list[Extension]
+    _refused: int
+    _problems: list[str]
+    _escalated_at: datetime | None
+    _closed_at: datetime | None
+    _letters: dict[str, LetterSent]
+    _stage1_response: StageResponse | None
+    _review_request: RequestReview | None
+    _refusal: RefuseEscalation | None
+    _final_response: StageResponse | None
+    _findings: ReviewFindings | None
+    _agreement: AgreeOutcome | None
+    _findings_call_at: datetime | None
+    _discussion_declined: bool
+    _participation_declined: bool
+    _involved_customer: InvolvedCustomer | None
+    _panelists: list[dict[str, Any]]
+    _attend_requested: bool
+    _booked_attending: bool  # whether the current panel booking is one the resident attends
+    _sitting: PanelSitting | None
+    _panel_decision: PanelDecision | None
+    _referral: OmbudsmanReferral | None
+    _survey: SurveyResponse | None
+    _contact_fix: SupplyContactDetails | None
+    _pending_letters: list[LetterRequest]
+    # Whether this case opens in one activity and lets steps carry its timeline rows (cases started before
+    # that change keep their separate activities, so they still replay). Set by run().
+    _timeline_with_steps: bool
+    _resume_at: str | None
+    _continued: int
 
     def __init__(self, complaint: FileComplaint) -> None:
-        self._c = complaint
-        self._policy: Policy | None = None
-        self._cal: CalendarSnapshot | None = None
+        # Every carried field starts from a fresh case file (domain/case_file.py declares them).
         self._book = DeadlineBook()
-        self._timeline: list[CaseEvent] = []
-        self._unsaved: list[CaseEvent] = []
-        self._stage = Stage.STAGE1
-        self._status = Status.FILED
-        self._waiting_for = "the case to be registered"
-        self._handler: StaffMember | None = None
-        self._reviewer: StaffMember | None = None
-        self._triggers: dict[Trigger, datetime] = {Trigger.RECEIVED: complaint.received_at}
-        self._breaches: list[Breach] = []
-        self._extensions: list[Extension] = []
-        self._refused = 0
-        self._problems: list[str] = []
+        self._restore(CaseFile(complaint=complaint, triggers={Trigger.RECEIVED: complaint.received_at}))
         self._wake = False
         self._finished = False
-        self._escalated_at: datetime | None = None
-        self._closed_at: datetime | None = None
-        self._letters: dict[str, LetterSent] = {}
-        # What people have told the case.
-        self._stage1_response: StageResponse | None = None
-        self._review_request: RequestReview | None = None
-        self._refusal: RefuseEscalation | None = None
-        self._final_response: StageResponse | None = None
-        self._findings: ReviewFindings | None = None
-        self._agreement: AgreeOutcome | None = None
-        self._findings_call_at: datetime | None = None
-        self._discussion_declined = False
-        self._participation_declined = False
-        self._involved_customer: InvolvedCustomer | None = None
-        self._panelists: list[dict[str, Any]] = []
-        self._attend_requested = False
-        self._booked_attending = False  # whether the current panel booking is one the resident attends
-        self._sitting: PanelSitting | None = None
-        self._panel_decision: PanelDecision | None = None
-        self._referral: OmbudsmanReferral | None = None
-        self._survey: SurveyResponse | None = None
-        self._contact_fix: SupplyContactDetails | None = None
-        self._pending_letters: list[LetterRequest] = []
         self._published: tuple[Any, ...] | None = None
         # One calendar reload at a time, in the order told: overlapping loads can finish out of order
         # and leave the older snapshot in place.
         self._calendar_lock = asyncio.Lock()
-        # Set by run(): whether this case opens in one activity and lets steps carry its timeline rows
-        # (cases started before that change keep their separate activities, so they still replay).
-        self._timeline_with_steps = False
+        # Activities started and not finished: the case continues as new only when nothing is in flight.
+        self._in_flight = 0
+        # Whether this run may continue as new (False once replay shows a history from before it could).
+        self._may_continue = True
+
+    # -- the case file: continue-as-new carries it -----------------------------------------------------
+    def _case_file(self) -> CaseFile:
+        values = {name: getattr(self, attribute(name)) for name in CaseFile.model_fields if name != "deadlines"}
+        return CaseFile.model_validate({**values, "deadlines": self._book.deadlines})
+
+    def _restore(self, case: CaseFile) -> None:
+        for name in CaseFile.model_fields:
+            if name != "deadlines":
+                setattr(self, attribute(name), getattr(case, name))
+        self._book.deadlines = dict(case.deadlines)
+        self._timeline_total = sum(self._timeline_bytes)
 
     @workflow.query(name=Query.STATUS)
     def status(self) -> CaseStatus:
@@ -142,6 +181,8 @@ class CaseState:
 
     @workflow.query(name=Query.TIMELINE)
     def timeline(self) -> list[CaseEvent]:
+        """The most recent events, at most TIMELINE_KEPT_BYTES of them (a whole ordinary case); every event
+        is in the case record's timeline, which the CLI reads for the earlier ones."""
         return list(self._timeline)
 
     async def _act(self, name: str, arg: Any, result_type: type | None, summary: str) -> Any:
@@ -149,20 +190,24 @@ class CaseState:
         if self._timeline_with_steps and isinstance(arg, CarriesTimeline) and self._unsaved:
             # The step writes the case record anyway: its transaction takes the pending timeline rows too,
             # one activity instead of this one and a record_events.
-            carried, self._unsaved = self._unsaved, []
+            carried = self._take_unsaved()
             arg = arg.model_copy(update={"timeline": self._batch(carried)})
         if isinstance(arg, WritesCaseRecord):
             # Who is writing: the case record refuses a chain that does not own it (activities/ownership.py).
             arg = arg.model_copy(update={"case_run": workflow.info().first_execution_run_id})
+        self._in_flight += 1
         try:
             return await workflow.execute_activity(
                 name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
                 summary=summary
             )
-        except ActivityError:
-            # Maybe written (the activity writes them even when its step fails); writing again is a no-op.
+        except (ActivityError, asyncio.CancelledError):
+            # Maybe written (the activity writes them even when its step fails, or runs on after a
+            # cancellation); writing again is a no-op.
             self._unsaved = carried + self._unsaved
             raise
+        finally:
+            self._in_flight -= 1
 
     async def _load_calendar(self) -> CalendarSnapshot:
         return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy()),
@@ -228,12 +273,40 @@ class CaseState:
 
     def _event(self, kind: str, summary: str, *, at: datetime | None = None, actor: str = "system",
                detail: dict[str, Any] | None = None) -> None:
-        event = CaseEvent(seq=len(self._timeline) + 1, at=at or workflow.now(), kind=kind, stage=self._stage,
+        self._seq += 1
+        event = CaseEvent(seq=self._seq, at=at or workflow.now(), kind=kind, stage=self._stage,
                           actor=actor, summary=summary, detail=detail or {})
-        self._timeline.append(event)
+        self._keep(event)
         self._unsaved.append(event)
-        workflow.logger.info("case event: %s", kind, extra={"reference": self._c.reference,
-                                                             "stage": self._stage.value, "event": kind})
+        if kind not in QUIET_EVENTS:
+            workflow.logger.info("case event: %s", kind, extra={"reference": self._c.reference,
+                                                                 "stage": self._stage.value, "event": kind})
+
+    def _keep(self, event: CaseEvent) -> None:
+        """Keep the newest events up to TIMELINE_KEPT_BYTES: the query's answer and the case file stay
+        bounded however many messages the case takes (all of them are in the case record)."""
+        size = len(event.model_dump_json())
+        self._timeline.append(event)
+        self._timeline_bytes.append(size)
+        self._timeline_total += size
+        while self._timeline_total > TIMELINE_KEPT_BYTES and len(self._timeline) > 1:
+            self._timeline.pop(0)
+            self._timeline_total -= self._timeline_bytes.pop(0)
+
+    def _take_unsaved(self) -> list[CaseEvent]:
+        """The pending timeline rows for one activity: all of them, or as many as fit in BATCH_BYTES (one
+        activity's input stays under the server's blob limit after a burst of messages)."""
+        total, n = 0, 0
+        for event in self._unsaved:
+            total += len(event.model_dump_json())
+            if n and total > BATCH_BYTES:
+                break
+            n += 1
+        if n < len(self._unsaved) and workflow.patched(BOUNDED_BATCHES):
+            taken, self._unsaved = self._unsaved[:n], self._unsaved[n:]
+        else:
+            taken, self._unsaved = self._unsaved, []
+        return taken
 
     class _RefusalScope:
         """Turns a Refused raised inside it into a 'signal_refused' timeline event."""
@@ -257,6 +330,40 @@ class CaseState:
     def _refuse(self, name: str, reason: str) -> None:
         self._refused += 1
         self._event("signal_refused", f"Refused {name}: {reason}", detail={"message": name, "reason": reason})
+
+    # -- resting, and continuing as new (workflows/continuation.py) ----------------------------------------
+    def _resumed_at(self, rest: Rest) -> bool:
+        """Whether this run continues a case that rested at `rest`: the steps before it ran already."""
+        return self._resume_at == rest.value
+
+    def _resumed_beyond(self, rest: Rest) -> bool:
+        return later(self._resume_at, rest)
+
+    async def _rest(self, rest: Rest, done: Callable[[], bool]) -> None:
+        """Wait at a rest point until `done`; meanwhile, once the history is long and the case is quiet,
+        continue as new from here (the next run resumes at this wait)."""
+        if self._resume_at == rest.value:
+            self._resume_at = None
+        while True:
+            await workflow.wait_condition(lambda: done() or self._may_continue_now())
+            if done():
+                return
+            if workflow.patched(CONTINUE_AS_NEW):
+                self._continue_as_new(rest)
+            self._may_continue = False  # a history from before continue-as-new: it rests as it always did
+
+    def _may_continue_now(self) -> bool:
+        """Long history and a quiet case: no handler running, no activity in flight, every row written."""
+        return (self._may_continue and self._in_flight == 0 and not self._unsaved and not self._pending_letters
+                and not self._calendar_lock.locked() and workflow.all_handlers_finished() and history_is_long())
+
+    def _continue_as_new(self, rest: Rest) -> NoReturn:
+        case = self._case_file().model_copy(update={"resume_at": rest.value, "continued": self._continued + 1})
+        info = workflow.info()
+        workflow.logger.info("case continues as new", extra={
+            "reference": self._c.reference, "stage": self._stage.value, "rest": rest.value,
+            "history_events": info.get_current_history_length(), "run": case.continued})
+        workflow.continue_as_new({CONTINUED: case.model_dump(mode="json")})
 
     def _validate(self, check) -> None:
         try:
@@ -303,7 +410,7 @@ class CaseState:
                 if self._finished:
                     return
                 continue  # a step's activity took them (CaseState._act) between the wake-up and now
-            batch, self._unsaved = self._unsaved, []
+            batch = self._take_unsaved()
             await self._act(Activity.RECORD_EVENTS, self._batch(batch), int, "Record case events")
 
     def _batch(self, events: list[CaseEvent]) -> EventBatch:

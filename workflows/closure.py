@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import SURVEY_WINDOW
+from workflows.continuation import Rest
 from workflows.letters import Letters
 
 
@@ -23,23 +24,25 @@ class Closure(Letters):
 
     async def _close(self) -> None:
         policy = self._require_policy()
-        self._closed_at = workflow.now()
-        self._triggers[Trigger.CLOSED] = self._closed_at
-        self._stage = Stage.CLOSED
-        self._set(Status.CLOSED, "nothing: the case is closed")
-        self._event("closed", "Case closed")
-        if not policy.survey.enabled:
-            return
-        await self._letter("survey", "survey", Stage.CLOSED, {})
-        self._event("survey_sent", "Satisfaction survey sent")
-        if policy.survey.answer_window is not None:
-            self._open_deadline(SURVEY_WINDOW, policy.survey.answer_window, Stage.CLOSED, kind=DeadlineKind.WINDOW)
-            window = self._book.get(SURVEY_WINDOW)
-            assert window is not None
-            self._set(Status.CLOSED, "the satisfaction survey answer")
-            await workflow.wait_condition(lambda: self._survey is not None or window.passed_at is not None)
-            self._book.cancel(SURVEY_WINDOW)
+        if not self._resumed_at(Rest.SURVEY):
+            self._closed_at = workflow.now()
+            self._triggers[Trigger.CLOSED] = self._closed_at
+            self._stage = Stage.CLOSED
             self._set(Status.CLOSED, "nothing: the case is closed")
+            self._event("closed", "Case closed")
+            if not policy.survey.enabled:
+                return
+            await self._letter("survey", "survey", Stage.CLOSED, {})
+            self._event("survey_sent", "Satisfaction survey sent")
+            if policy.survey.answer_window is None:
+                return
+            self._open_deadline(SURVEY_WINDOW, policy.survey.answer_window, Stage.CLOSED, kind=DeadlineKind.WINDOW)
+            self._set(Status.CLOSED, "the satisfaction survey answer")
+        window = self._book.get(SURVEY_WINDOW)
+        assert window is not None
+        await self._rest(Rest.SURVEY, lambda: self._survey is not None or window.passed_at is not None)
+        self._book.cancel(SURVEY_WINDOW)
+        self._set(Status.CLOSED, "nothing: the case is closed")
 
     @workflow.signal(name=Signal.SURVEY_RESPONSE)
     def survey_response(self, payload: RawValue = NO_PAYLOAD) -> None:

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import S2_RESPONSE, CaseState
+from workflows.continuation import Rest
 
 
 class CodeStage2(CaseState):
@@ -23,10 +24,11 @@ class CodeStage2(CaseState):
 
     async def _code_review(self) -> None:
         """The Code's Stage 2: the reviewer sends the final response within the policy's time."""
-        s2 = self._require_policy().stage2
-        self._open_deadline(S2_RESPONSE, s2.response, Stage.STAGE2)
-        self._set(Status.REVIEWING, "the final response (update submit_final_response)")
-        await workflow.wait_condition(lambda: self._final_response is not None)
+        if not self._resumed_at(Rest.CODE_REVIEW):
+            s2 = self._require_policy().stage2
+            self._open_deadline(S2_RESPONSE, s2.response, Stage.STAGE2)
+            self._set(Status.REVIEWING, "the final response (update submit_final_response)")
+        await self._rest(Rest.CODE_REVIEW, lambda: self._final_response is not None)
 
     @workflow.update(name=Update.SUBMIT_FINAL_RESPONSE)
     def submit_final_response(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:

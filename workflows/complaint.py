@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import CaseStatus
+    from domain.case_file import CONTINUED, CaseFile
     from domain.contract import WORKFLOW_TYPE, FileComplaint, RequestReview
     from domain.policy import Policy, Trigger
     from domain.records import NOT_THIS_CASE, Activity, OpenCase, OpenedCase, RegisterComplaint
@@ -30,6 +31,17 @@ from workflows.deadline_keeper import DeadlineKeeper
 from workflows.ombudsman import OmbudsmanStep
 from workflows.stage_one import Stage1
 from workflows.stage_two import Stage2
+from workflows.withdrawal import Withdrawal
+
+
+def continued_case(raw: RawValue) -> CaseFile | None:
+    """The case file a continued run starts from; None for a new case. Only a run that Temporal started by
+    continue-as-new reads one: a caller cannot start a case with a state of its choosing."""
+    if workflow.info().continued_run_id is None:
+        return None
+    value = workflow.payload_converter().from_payload(raw.payload, None)
+    return CaseFile.model_validate(value[CONTINUED])
+
 
 # ACTIVITY_TIMEOUT is re-exported: deploy checks read it from here.
 __all__ = ["ACTIVITY_TIMEOUT", "ComplaintWorkflow"]
@@ -42,17 +54,25 @@ OPEN_IN_ONE_ACTIVITY = "open-in-one-activity"
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
+class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, Withdrawal):
     """The procedure: Stage 1, escalation, Stage 2, the Ombudsman step, closure."""
 
     @workflow.init
     def __init__(self, complaint: RawValue) -> None:
         # Read here, not by the SDK: a start argument that does not validate would otherwise fail every
         # workflow task, retried forever. Invalid, the case never opens and run() fails it with why.
+        self._persister: asyncio.Future[None] | None = None  # the loops, started once the case is open
+        self._keeper: asyncio.Future[None] | None = None
+        continued = continued_case(complaint)
+        if continued is not None:
+            self._invalid_start: str | None = None
+            super().__init__(continued.complaint)
+            self._restore(continued)
+            return
         try:
             filed = parse(FileComplaint, complaint)
         except Refused as exc:
-            self._invalid_start: str | None = str(exc)
+            self._invalid_start = str(exc)
             return
         self._invalid_start = None
         super().__init__(filed)
@@ -62,7 +82,33 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
         if self._invalid_start is not None:
             raise ApplicationError(f"the complaint cannot be filed: {self._invalid_start}", type="InvalidComplaint",
                                    non_retryable=True)
+        self._run_task = asyncio.current_task()
+        try:
+            await self._procedure()
+        except asyncio.CancelledError:
+            # A cancellation request, or the withdraw update: the case closes as a withdrawal (withdrawal.py).
+            if not await self._withdraw_on_cancel():
+                raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._finished = True
+        if self._keeper is not None and self._persister is not None:
+            await self._keeper
+            await self._persister
+        if self._cancelled_in_temporal():
+            raise asyncio.CancelledError("the complaint was withdrawn after a cancellation request")
+        return self.status()
+
+    async def _procedure(self) -> None:
+        """Filing (or resuming) to closure, in the procedure's order."""
         filed = self._c  # the validated FileComplaint
+        if self._continued:
+            await self._resume()
+        else:
+            await self._open(filed)
+        await self._close()
+
+    async def _open(self, filed: FileComplaint) -> None:
+        """A new case: open it, and follow the procedure from the start."""
         self._timeline_with_steps = workflow.patched(OPEN_IN_ONE_ACTIVITY)
         try:
             if self._timeline_with_steps:
@@ -81,8 +127,7 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
                 raise ApplicationError(f"the complaint cannot be filed: {cause.message}", type="ReferenceTaken",
                                        non_retryable=True) from None
             raise
-        persister = asyncio.ensure_future(self._persist_events())
-        keeper = asyncio.ensure_future(self._keep_deadlines())
+        self._start_loops()
         self._event("filed", f"Complaint filed ({filed.channel.value}) under {policy.pinned}",
                     at=filed.received_at, actor="resident",
                     detail={"policy": policy.pinned, "channel": filed.channel.value})
@@ -100,17 +145,27 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper):
                             "so the case starts at Stage 1", detail={"asked": "start_at_stage2"})
             await self._stage_one()
             await self._await_escalation()
+        await self._after_escalation()
 
+    async def _resume(self) -> None:
+        """A case continued as new: its loops again, then the procedure from where it rested (each step
+        skips what the case file says is done)."""
+        self._start_loops()
+        self._publish()  # a new run shows operators the case's details again
+        policy = self._require_policy()
+        if not (self._c.start_at_stage2 and policy.escalation.direct_to_stage2):
+            await self._stage_one()
+            await self._await_escalation()
+        await self._after_escalation()
+
+    async def _after_escalation(self) -> None:
         if self._review_request is not None and self._refusal is None:
             await self._stage_two()
             await self._ombudsman_step()
-        await self._close()
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        self._finished = True
-        await keeper
-        await persister
-        return self.status()
+    def _start_loops(self) -> None:
+        self._persister = asyncio.ensure_future(self._persist_events())
+        self._keeper = asyncio.ensure_future(self._keep_deadlines())
 
     async def _open_in_three_activities(self, filed: FileComplaint) -> Policy:
         """How cases started before OPEN_IN_ONE_ACTIVITY opened; kept so that they replay."""

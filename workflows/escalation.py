@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import ESC_TRIAGE, ESC_WINDOW, S2_CONTACT
+from workflows.continuation import Rest
 from workflows.letters import Letters
 
 
@@ -24,23 +25,26 @@ class Escalation(Letters):
     """From the Stage 1 response to Stage 2, or to a refusal."""
 
     async def _await_escalation(self) -> None:
-        window = self._book.get(ESC_WINDOW)
-        await workflow.wait_condition(
-            lambda: self._review_request is not None or (window is not None and window.passed_at is not None)
-        )
-        if self._review_request is None:
+        if self._resumed_beyond(Rest.ESCALATION_TRIAGE):
             return
         policy = self._require_policy()
-        self._escalated_at = self._triggers[Trigger.ESCALATION_REQUESTED]
-        # The contact clock runs from the request, so a call made while the landlord may still refuse
-        # the escalation counts.
-        self._open_review_contact()
+        if not self._resumed_at(Rest.ESCALATION_TRIAGE):
+            window = self._book.get(ESC_WINDOW)
+            await self._rest(Rest.ESCALATION_WINDOW, lambda: self._review_request is not None
+                             or (window is not None and window.passed_at is not None))
+            if self._review_request is None:
+                return
+            self._escalated_at = self._triggers[Trigger.ESCALATION_REQUESTED]
+            # The contact clock runs from the request, so a call made while the landlord may still refuse
+            # the escalation counts.
+            self._open_review_contact()
+            if policy.escalation.triage is not None:
+                self._open_deadline(ESC_TRIAGE, policy.escalation.triage, Stage.STAGE1, kind=DeadlineKind.WINDOW)
+                self._set(Status.RESPONDED, "the escalation to be accepted or refused (update refuse_escalation)")
         if policy.escalation.triage is not None:
-            self._open_deadline(ESC_TRIAGE, policy.escalation.triage, Stage.STAGE1, kind=DeadlineKind.WINDOW)
-            self._set(Status.RESPONDED, "the escalation to be accepted or refused (update refuse_escalation)")
             triage = self._book.get(ESC_TRIAGE)
             assert triage is not None
-            await workflow.wait_condition(lambda: self._refusal is not None or triage.passed_at is not None)
+            await self._rest(Rest.ESCALATION_TRIAGE, lambda: self._refusal is not None or triage.passed_at is not None)
         if self._refusal is not None:
             self._book.cancel(ESC_TRIAGE)
             self._book.cancel(S2_CONTACT)

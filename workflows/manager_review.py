@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import S2_RESPONSE
+from workflows.continuation import Rest
 from workflows.letters import Letters
 
 
@@ -25,12 +26,14 @@ class ComplaintsManagerReview(Letters):
 
     async def _complaints_manager_review(self) -> None:
         s2 = self._require_policy().stage2
-        self._open_deadline(S2_RESPONSE, s2.response, Stage.STAGE2)
-        if not self._participation_declined:
-            await self._invite_involved_customer()
-        self._set(Status.REVIEWING,
-                  "review findings, the outcome agreed by a Head of Service or Director, and the findings call")
-        await workflow.wait_condition(
+        if not self._resumed_at(Rest.MANAGER_REVIEW):
+            self._open_deadline(S2_RESPONSE, s2.response, Stage.STAGE2)
+            if not self._participation_declined:
+                await self._invite_involved_customer()
+            self._set(Status.REVIEWING,
+                      "review findings, the outcome agreed by a Head of Service or Director, and the findings call")
+        await self._rest(
+            Rest.MANAGER_REVIEW,
             lambda: self._findings is not None and self._agreement is not None
             and (self._findings_call_at is not None or not s2.findings_call_required)
         )

@@ -15,24 +15,30 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import COOLING_OFF, CaseState
+from workflows.continuation import Rest
 
 
 class OmbudsmanStep(CaseState):
     """The route to the Ombudsman and the cooling-off period."""
 
     async def _ombudsman_step(self) -> None:
-        policy = self._require_policy()
-        self._stage = Stage.OMBUDSMAN
-        self._event("ombudsman_rights_given", "The final response gave the route to the Housing Ombudsman",
-                    detail={"designated_person_route": policy.ombudsman.designated_person_route,
-                            "cooling_off": policy.ombudsman.cooling_off is not None})
-        if policy.ombudsman.cooling_off is None:
+        if self._resumed_beyond(Rest.COOLING_OFF):
             return
-        self._open_deadline(COOLING_OFF, policy.ombudsman.cooling_off, Stage.OMBUDSMAN, kind=DeadlineKind.WINDOW)
+        policy = self._require_policy()
+        if not self._resumed_at(Rest.COOLING_OFF):
+            self._stage = Stage.OMBUDSMAN
+            self._event("ombudsman_rights_given", "The final response gave the route to the Housing Ombudsman",
+                        detail={"designated_person_route": policy.ombudsman.designated_person_route,
+                                "cooling_off": policy.ombudsman.cooling_off is not None})
+            if policy.ombudsman.cooling_off is None:
+                return
+            self._open_deadline(COOLING_OFF, policy.ombudsman.cooling_off, Stage.OMBUDSMAN,
+                                kind=DeadlineKind.WINDOW)
         cooling = self._book.get(COOLING_OFF)
         assert cooling is not None
-        self._set(Status.COOLING_OFF, f"the cooling-off period to end on {cooling.due_date.isoformat()}")
-        await workflow.wait_condition(lambda: cooling.passed_at is not None or self._referral is not None)
+        if not self._resumed_at(Rest.COOLING_OFF):
+            self._set(Status.COOLING_OFF, f"the cooling-off period to end on {cooling.due_date.isoformat()}")
+        await self._rest(Rest.COOLING_OFF, lambda: cooling.passed_at is not None or self._referral is not None)
         self._book.cancel(COOLING_OFF)
 
     @workflow.signal(name=Signal.OMBUDSMAN_REFERRAL)

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, S2_RESPONSE, S2_SITTING, long_date
+from workflows.continuation import Rest
 from workflows.letters import Letters
 
 
@@ -35,13 +36,25 @@ class ReviewPanel(Letters):
     """A review panel sitting and its decision."""
 
     async def _review_panel(self) -> None:
-        self._set(Status.AWAITING_PANEL, "the review panel sitting")
+        if not self._resumed_at(Rest.PANEL_DECISION):
+            await self._panel_sits()
+        await self._rest(Rest.PANEL_DECISION, lambda: self._panel_decision is not None)
+        decision = self._panel_decision
+        assert decision is not None
+        self._final_response = StageResponse(decision=decision.decision, reasons=decision.reasons,
+                                             remedy=decision.remedy, by="review panel chair")
+
+    async def _panel_sits(self) -> None:
+        """Wait for the sitting (booking again if the resident asks to attend); the response clock starts."""
+        if not self._resumed_at(Rest.PANEL_SITTING):
+            self._set(Status.AWAITING_PANEL, "the review panel sitting")
         while True:
             sitting = self._book.get(S2_SITTING)
             assert sitting is not None
             # Compared with the booking, not with a value read here: a request to attend can arrive
             # between the first booking and this loop.
-            await workflow.wait_condition(
+            await self._rest(
+                Rest.PANEL_SITTING,
                 lambda: sitting.passed_at is not None or self._attend_requested != self._booked_attending
             )
             if self._attend_requested == self._booked_attending:
@@ -54,11 +67,6 @@ class ReviewPanel(Letters):
                     detail={"sitting_id": self._sitting.id, "resident_panelists": len(self._panelists)})
         self._open_deadline(S2_RESPONSE, self._require_policy().stage2.response, Stage.STAGE2)
         self._set(Status.REVIEWING, "the panel's decision (update record_panel_decision)")
-        await workflow.wait_condition(lambda: self._panel_decision is not None)
-        decision = self._panel_decision
-        assert decision is not None
-        self._final_response = StageResponse(decision=decision.decision, reasons=decision.reasons,
-                                             remedy=decision.remedy, by="review panel chair")
 
     async def _book_sitting(self, attending: bool) -> None:
         policy = self._require_policy()

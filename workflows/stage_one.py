@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, ESC_WINDOW, S1_ACK, S1_RESPONSE, long_date
+from workflows.continuation import Rest
 from workflows.letters import Letters
 
 
@@ -25,6 +26,29 @@ class Stage1(Letters):
     """The complaint stage and its response."""
 
     async def _stage_one(self) -> None:
+        if self._resumed_beyond(Rest.STAGE1_RESPONSE):
+            return
+        policy = self._require_policy()
+        if not self._resumed_at(Rest.STAGE1_RESPONSE):
+            await self._acknowledge()
+        await self._rest(Rest.STAGE1_RESPONSE, lambda: self._stage1_response is not None)
+        response = self._stage1_response
+        assert response is not None
+        window = policy.escalation.window
+        escalation_by = wd.due_date(self._calendar(), workflow.now(), window.length, window.unit)
+        await self._letter("stage1.response", "stage1_response", Stage.STAGE1, {
+            **self._response_fields(response),
+            "escalation_name": "review" if policy.stage2.kind is not ReviewKind.CODE_STAGE2 else "escalate",
+            "escalation_by": long_date(escalation_by),
+        })
+        self._mark(Trigger.STAGE1_RESPONSE, S1_RESPONSE, "stage1_responded",
+                   f"Stage 1 response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
+                   decision=response.decision)
+        self._open_deadline(ESC_WINDOW, window, Stage.STAGE1, kind=DeadlineKind.WINDOW)
+        self._set(Status.RESPONDED, f"a review request until {escalation_by.isoformat()}, else closure")
+
+    async def _acknowledge(self) -> None:
+        """Appoint the handler, acknowledge in writing, open the response deadline."""
         policy = self._require_policy()
         self._open_deadline(S1_ACK, policy.stage1.acknowledgement, Stage.STAGE1)
         self._handler = await self._act(
@@ -47,22 +71,6 @@ class Stage1(Letters):
         self._mark(Trigger.ACKNOWLEDGED, S1_ACK, "acknowledged", "Complaint acknowledged in writing")
         self._open_deadline(S1_RESPONSE, response_rule, Stage.STAGE1)
         self._set(Status.INVESTIGATING, "the Stage 1 response (update submit_stage1_response)")
-
-        await workflow.wait_condition(lambda: self._stage1_response is not None)
-        response = self._stage1_response
-        assert response is not None
-        window = policy.escalation.window
-        escalation_by = wd.due_date(self._calendar(), workflow.now(), window.length, window.unit)
-        await self._letter("stage1.response", "stage1_response", Stage.STAGE1, {
-            **self._response_fields(response),
-            "escalation_name": "review" if policy.stage2.kind is not ReviewKind.CODE_STAGE2 else "escalate",
-            "escalation_by": long_date(escalation_by),
-        })
-        self._mark(Trigger.STAGE1_RESPONSE, S1_RESPONSE, "stage1_responded",
-                   f"Stage 1 response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
-                   decision=response.decision)
-        self._open_deadline(ESC_WINDOW, window, Stage.STAGE1, kind=DeadlineKind.WINDOW)
-        self._set(Status.RESPONDED, f"a review request until {escalation_by.isoformat()}, else closure")
 
     @workflow.update(name=Update.SUBMIT_STAGE1_RESPONSE)
     def submit_stage1_response(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:

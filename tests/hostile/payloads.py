@@ -38,6 +38,7 @@ UPDATE_MODELS: dict[Update, type[BaseModel]] = {
     Update.RECORD_PANEL_DECISION: c.PanelDecision,
     Update.SUBMIT_FINAL_RESPONSE: c.StageResponse,
     Update.SUPPLY_CONTACT_DETAILS: c.SupplyContactDetails,
+    Update.WITHDRAW: c.Withdraw,
 }
 # The timeline event an accepted signal writes. calendar_changed writes one deadline_moved per
 # deadline it moves, which may be none, so its acceptance is the absence of a refusal.
@@ -136,6 +137,7 @@ def valid_payload(name: Signal | Update, policy_id: str, now: datetime) -> st.Se
                 now.date().isoformat()))}),
         Update.SUPPLY_CONTACT_DETAILS: st.fixed_dictionaries(
             {}, optional={"address": st.one_of(st.none(), text()), "email": st.one_of(st.none(), text())}),
+        Update.WITHDRAW: st.fixed_dictionaries({"by": text()}, optional={"reason": optional_text()}),
     }
     return strategies[name]
 
@@ -249,4 +251,5 @@ VALID: dict[Any, dict] = {
     Update.REQUEST_RESIDENT_PANELISTS: {"panelists": [{"name": "Ada Brown", "basis": "tenant"}]},
     Update.RECORD_PANEL_DECISION: {"decision": "upheld", "reasons": "Missed twice", "sat_on": "2027-04-06"},
     Update.SUPPLY_CONTACT_DETAILS: {"address": "1 New Street, Bristol", "email": "a@example.org"},
+    Update.WITHDRAW: {"by": "Priya Shah", "reason": "Resolved informally"},
 }
