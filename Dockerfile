@@ -34,7 +34,7 @@ RUN pip install . && rm -rf build *.egg-info
 # from /app (the script's directory is first on sys.path) and policies/ sits beside it.
 COPY policies/ policies/
 RUN python -m compileall -q /app \
- && python -c "from domain.policy import available_policies; assert available_policies(), 'no policies'"
+ && python -c "from domain.policy import available_policies as a, load_policy as l; assert [l(p) for p in a()], 'no policies'"
 
 USER 10001:10001
 

@@ -27,6 +27,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# `make test` with the clock of every process it starts moved to DATE (libfaketime): the suite passes
+# on any date. make test-at DATE=2031-06-01
+.PHONY: test-at
+test-at: $(STAMP)
+	@test -n "$(DATE)" || { echo "make: give DATE=YYYY-MM-DD" >&2; exit 2; }
+	scripts/test_at_date.sh $(DATE)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -62,3 +69,9 @@ test-faults: $(STAMP)
 # own dev server, PostgreSQL and worker; never part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python -m bench --size $(or $(BENCH_SIZE),full) $(if $(BENCH_OUT),--out $(BENCH_OUT))
+
+# Record the content hash of each new policy version (policies.lock beside the policies; commit it).
+# A recorded version never changes: a policy edited without a new version is refused at load.
+.PHONY: policy-lock
+policy-lock: $(STAMP)
+	$(BIN)/python -m domain.policy_lock policies tests/policies bench/policies demo/policies

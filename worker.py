@@ -27,6 +27,7 @@ from temporalio.worker import Worker
 from activities import metrics
 from activities.case_record import CaseRecordActivities, OutageLogging
 from activities.db import apply_schema, create_pool
+from activities.ended_cases import EndedCasesActivities
 from activities.retention import RetentionActivities
 from domain import logs
 from domain import search_attributes as sa
@@ -34,6 +35,7 @@ from domain.encryption import worker_converter
 from starter.connection import Settings, SettingsError, connect
 from starter.exiting import leave
 from workflows.complaint import ComplaintWorkflow
+from workflows.ended_cases import EndedCasesWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.unreadable import UnreadableSignals
 
@@ -86,8 +88,9 @@ def build_worker(client: Client, activities: CaseRecordActivities, task_queue: s
         client,
         task_queue=task_queue,
         # The retention sweep shares the queue and the case record's pool (see starter/retention_cmd.py).
-        workflows=[ComplaintWorkflow, RetentionWorkflow],
-        activities=activities.all() + RetentionActivities(activities.pool).all(),
+        workflows=[ComplaintWorkflow, RetentionWorkflow, EndedCasesWorkflow],
+        activities=activities.all() + RetentionActivities(activities.pool).all()
+        + EndedCasesActivities(activities.pool).all(),
         max_cached_workflows=max_cached_workflows,
         interceptors=[logs.ActivityLogContext(), OutageLogging(), UnreadableSignals()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

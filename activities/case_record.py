@@ -41,6 +41,7 @@ from domain.records import (
     OpenCase,
     OpenedCase,
     PanelSitting,
+    ReassignStaff,
     RegisterComplaint,
     StaffMember,
     calendar_request,
@@ -130,9 +131,10 @@ class CaseRecordActivities:
         # Committed before the calendar is read: the calendar command tells the cases in the complaints
         # table, so a change made after this read still reaches this case.
         await self._register(RegisterComplaint(complaint=c, workflow_id=request.workflow_id, policy_id=policy.id,
-                                               policy_version=policy.version, landlord=policy.landlord,
+                                               policy_version=policy.pinned_version, landlord=policy.landlord,
                                                case_run=request.case_run))
-        return OpenedCase(policy=policy, calendar=await self.load_calendar(calendar_request(c, policy)))
+        return OpenedCase(policy=policy, calendar=await self.load_calendar(
+            calendar_request(c, policy, request.opened_at)))
 
     @activity.defn(name=Activity.RECORD_EVENTS)
     async def record_events(self, batch: EventBatch) -> int:
@@ -206,6 +208,39 @@ class CaseRecordActivities:
             )
         _bind(request.reference).info("staff appointed", role=request.role, staff_id=row["id"])
         return StaffMember(**dict(row))
+
+    @activity.defn(name=Activity.REASSIGN_STAFF)
+    async def reassign_staff(self, request: ReassignStaff) -> StaffMember:
+        """Give the case's appointment at a stage to the named member of staff; the same answer on a retry.
+        Refused, never retried, when that person cannot take it: unknown, inactive, of another role or
+        landlord, or (at Stage 2) the Stage 1 handler."""
+        async with self._step(request) as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(7311002)")  # as appoint_staff: one at a time
+            staff = await conn.fetchrow("SELECT id, name, role, landlord, active FROM staff WHERE id = $1",
+                                        request.staff_id)
+            why = None
+            if staff is None:
+                why = f"no staff member with id {request.staff_id!r} (python -m starter staff list)"
+            elif not staff["active"]:
+                why = f"{staff['name']} ({staff['id']}) is no longer active"
+            elif staff["role"] != request.role:
+                why = f"{staff['name']} ({staff['id']}) is a {staff['role']}; this needs a {request.role}"
+            elif staff["landlord"] not in ("*", request.landlord):
+                why = f"{staff['name']} ({staff['id']}) works for {staff['landlord']}, not {request.landlord}"
+            elif request.stage is Stage.STAGE2 and await conn.fetchval(
+                    "SELECT 1 FROM assignments WHERE reference = $1 AND stage = $2 AND staff_id = $3",
+                    request.reference, Stage.STAGE1.value, request.staff_id):
+                why = f"{staff['name']} handled Stage 1; Stage 2 must be handled by someone else"
+            if why is not None:
+                raise ApplicationError(f"reassign_handler: {why}", type=INVALID_REQUEST, non_retryable=True)
+            await conn.execute(
+                "INSERT INTO assignments (reference, stage, staff_id) VALUES ($1, $2, $3)"
+                " ON CONFLICT (reference, stage) DO UPDATE SET staff_id = EXCLUDED.staff_id, assigned_at = now()"
+                " WHERE assignments.staff_id <> EXCLUDED.staff_id",
+                request.reference, request.stage.value, request.staff_id,
+            )
+        _bind(request.reference).info("staff reassigned", role=request.role, staff_id=request.staff_id)
+        return StaffMember(id=staff["id"], name=staff["name"], role=staff["role"])
 
     @activity.defn(name=Activity.NOTIFY_STAFF)
     async def notify_staff(self, note: Notification) -> None:
@@ -325,7 +360,8 @@ class CaseRecordActivities:
     def all(self) -> list:
         return [self.open_case, self.load_policy, self.load_calendar, self.register_complaint, self.record_events,
                 self.appoint_staff, self.notify_staff, self.invite_involved_customer,
-                self.withdraw_involved_customer, self.book_panel_sitting, self.send_letter, who_cancelled]
+                self.withdraw_involved_customer, self.book_panel_sitting, self.send_letter, who_cancelled,
+                self.reassign_staff]
 
 
 # The case row as of the newest batch: by primary key, on every step and signal that records events.

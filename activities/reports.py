@@ -76,7 +76,7 @@ def _midnight(d: date) -> datetime:
 @dataclass
 class StageFigures:
     received: int
-    per_1000_homes: float
+    per_1000_homes: float | None  # None when the number of homes is unknown (annual report only)
     responded: int
     responded_on_time: int
     on_time_percent: float | None  # None when nothing was responded to in the period
@@ -88,10 +88,11 @@ class TsmReport:
     basis: str
     year: int
     landlord: str | None
-    homes: int
-    homes_source: str
+    homes: int | None
+    homes_source: str  # "given", "landlord_stock", or "unknown" (then homes_missing says what to give)
     stage1: StageFigures
     stage2: StageFigures
+    homes_missing: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,22 +234,30 @@ def _percent(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
-def _stage(received_n: int, homes: int, responded: tuple[int, int]) -> StageFigures:
-    return StageFigures(received=received_n, per_1000_homes=round(1000.0 * received_n / homes, 2),
+def _stage(received_n: int, homes: int | None, responded: tuple[int, int]) -> StageFigures:
+    per_1000 = None if homes is None else round(1000.0 * received_n / homes, 2)
+    return StageFigures(received=received_n, per_1000_homes=per_1000,
                         responded=responded[0], responded_on_time=responded[1],
                         on_time_percent=_percent(responded[1], responded[0]))
 
 
 async def tsm(conn: asyncpg.Pool | asyncpg.Connection, period: Period, landlord: str | None = None,
-              homes: int | None = None) -> TsmReport:
-    """CH01 and CH02 for the period (see the module docstring for exactly which rows count)."""
-    n_homes, source = await resolve_homes(conn, period, landlord, homes)
+              homes: int | None = None, *, require_homes: bool = True) -> TsmReport:
+    """CH01 and CH02 for the period (see the module docstring for exactly which rows count). Without
+    require_homes, an unknown number of homes leaves CH01's rate out and says what is missing."""
+    missing: str | None = None
+    try:
+        n_homes, source = await resolve_homes(conn, period, landlord, homes)
+    except ReportError as exc:
+        if require_homes:
+            raise
+        n_homes, source, missing = None, "unknown", str(exc)
     s1, s2 = await received(conn, period, landlord)
     answered = await on_time(conn, period, landlord)
     return TsmReport(period=period.label, basis=period.basis, year=period.year, landlord=landlord,
                      homes=n_homes, homes_source=source,
                      stage1=_stage(s1, n_homes, answered[STAGE1_RESPONSE]),
-                     stage2=_stage(s2, n_homes, answered[STAGE2_RESPONSE]))
+                     stage2=_stage(s2, n_homes, answered[STAGE2_RESPONSE]), homes_missing=missing)
 
 
 @dataclass
@@ -264,7 +273,8 @@ class AnnualFigures:
 
 async def annual(conn: asyncpg.Pool | asyncpg.Connection, period: Period, landlord: str | None = None,
                  homes: int | None = None) -> AnnualFigures:
-    report = await tsm(conn, period, landlord, homes)
+    # The report is worth having without the homes count: every other figure stands; CH01's rate says why not.
+    report = await tsm(conn, period, landlord, homes, require_homes=False)
     args = _args(period, landlord)
     start = period.start.astimezone(LONDON).date()
     months = [(date(start.year + (start.month - 1 + i) // 12, (start.month - 1 + i) % 12 + 1, 1),

@@ -83,6 +83,7 @@ KEEP_SUMMARY = frozenset({
     "letter_sent", "contact_recorded", "contact_details_supplied", "problem_recorded",
     "involved_customer_invited", "involved_customer_withdrawn", "discussion_declined", "participation_declined",
     "attendance_requested", "resident_panelists_requested", "review_findings_recorded", "outcome_agreed",
+    "escalation_accepted",
     EVENT_KIND,
 })
 

@@ -74,6 +74,8 @@ class Demo:
     pace: float = 8.0  # seconds between steps, for a person to look at the UI in between
     say: Callable[[str], None] = print
     run: str = field(default_factory=lambda: datetime.now(UTC).strftime("%H%M%S"))
+    # When a complaint is received: now, on the server's clock (the machine's, outside tests that fake ours).
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         self._began = time.monotonic()
@@ -92,7 +94,7 @@ class Demo:
     # -- talking to a case ------------------------------------------------------------------------
     async def file(self, c: DemoCase) -> None:
         filed = FileComplaint(
-            reference=c.reference, policy=c.policy, received_at=datetime.now(UTC), channel=Channel.PHONE,
+            reference=c.reference, policy=c.policy, received_at=self.clock(), channel=Channel.PHONE,
             resident=Resident(name=c.resident, address="Flat 4, 12 Harbour Road, Bristol BS1 4AA"),
             property=Property(address="Flat 4, 12 Harbour Road, Bristol", postcode="BS1 4AA",
                               nation=Nation.ENGLAND_AND_WALES),
@@ -222,10 +224,11 @@ class Demo:
 
 
 async def run_demo(client: Client, task_queue: str, *, pace: float = 8.0, late_case: bool = True,
-                   say: Callable[[str], None] = print) -> list[str]:
+                   say: Callable[[str], None] = print,
+                   clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[str]:
     """File and drive the demonstration cases; the references, once each has got where it should.
     `late_case=False` leaves out the case that waits for its deadline to pass (half a minute)."""
-    demo = Demo(client, task_queue, pace=pace, say=say)
+    demo = Demo(client, task_queue, pace=pace, say=say, clock=clock)
     cases = [
         (demo.case(1, CODE, "Maria Jones", "Damp and mould in the bedroom; no repair booked."), demo.code_case),
         (demo.case(2, CONNEXUS, "Ade Okafor", "Communal door repair not done after three reports."),

@@ -46,6 +46,8 @@ class Update(StrEnum):
     SUBMIT_FINAL_RESPONSE = "submit_final_response"
     SUPPLY_CONTACT_DETAILS = "supply_contact_details"
     WITHDRAW = "withdraw"
+    REASSIGN_HANDLER = "reassign_handler"
+    ACCEPT_ESCALATION = "accept_escalation"
 
 
 class Query(StrEnum):
@@ -120,7 +122,11 @@ class FileComplaint(_Message):
 
     reference: Reference
     policy: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")] = "hos-code-2024"
-    received_at: Instant
+    received_at: Instant = Field(description=(
+        "When the landlord received the complaint, from 2000 on, and not later than the case's start (five "
+        "minutes' tolerance): a later one fails the start (InvalidComplaint, with the reason) and opens "
+        "nothing. An old date (a complaint migrated from another system) is served: the case's working-day "
+        "calendar runs from the year received to three years after the later of receipt and start."))
     channel: Channel
     resident: Resident
     property: Property
@@ -244,6 +250,22 @@ class Withdraw(_Message):
 
     by: ShortText = Field(description="Who withdrew it or recorded the withdrawal")
     reason: OptionalText = Field(default="", description="Why, if the resident said")
+
+
+class ReassignHandler(_Message):
+    """The landlord gives the case to another member of staff: the Stage 1 handler, or the Stage 2 reviewer
+    once the case is at Stage 2."""
+
+    staff_id: ShortText = Field(description="The staff id of the new handler (`python -m starter staff list`)")
+    reason: OptionalText = Field(default="", description="Why, for the case record")
+    by: ShortText = Field(description="Who made the change")
+
+
+class AcceptEscalation(_Message):
+    """The landlord accepts the resident's request for a review at once, instead of waiting out the triage."""
+
+    by: ShortText = Field(description="Who accepted it")
+    notes: OptionalText = Field(default="", description="Anything to record with it")
 
 
 class ResidentPanelist(_Message):

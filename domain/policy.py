@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from domain import policy_lock
 from domain.calendar import DeadlineUnit
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
@@ -177,12 +178,25 @@ class Policy(_Strict):
     letters: dict[str, PolicyLetter] = Field(default_factory=dict)
     # A policy for tests and benchmarks (it may count in seconds); never one a landlord runs.
     test_only: bool = False
+    # The hash of the file's content, set at load (domain/policy_lock.py), never written in the file.
+    digest: str = ""
 
     @model_validator(mode="after")
     def _seconds_only_in_tests(self) -> Policy:
         for where, rule in deadline_rules(self):
             if rule.unit is DeadlineUnit.SECONDS and not self.test_only:
                 raise ValueError(f"{where}.unit: 'seconds' is only for test policies (test_only = true)")
+        return self
+
+    @model_validator(mode="after")
+    def _triggers_happen_before_their_deadlines(self) -> Policy:
+        # A deadline counted from an event the case has not had when it opens could not be dated.
+        allowed = triggers_at_opening(self)
+        for where, rule in deadline_rules(self):
+            if where in allowed and rule.trigger not in allowed[where]:
+                can = ", ".join(sorted(allowed[where]))
+                raise ValueError(f"{where}.trigger: {rule.trigger.value!r} has not happened when this deadline "
+                                 f"opens; it can count from: {can}")
         return self
 
     @model_validator(mode="after")
@@ -202,8 +216,13 @@ class Policy(_Strict):
         return self
 
     @property
+    def pinned_version(self) -> str:
+        """The version with its content's hash: two rule sets never share one label."""
+        return f"{self.version}#{self.digest.removeprefix('sha256:')[:12]}" if self.digest else self.version
+
+    @property
     def pinned(self) -> str:
-        return f"{self.id}@{self.version}"
+        return f"{self.id}@{self.pinned_version}"
 
 
 def deadline_rules(model: BaseModel, where: str = "") -> Iterator[tuple[str, DeadlineRule]]:
@@ -217,6 +236,31 @@ def deadline_rules(model: BaseModel, where: str = "") -> Iterator[tuple[str, Dea
             yield from deadline_rules(value, here)
 
 
+def triggers_at_opening(policy: Policy) -> dict[str, frozenset[Trigger]]:
+    """For each deadline rule (dotted name), the events every case has had when that deadline opens:
+    the triggers it can count from. A case filed directly at Stage 2 has no Stage 1 events; the survey
+    window opens after a case ended at Stage 1 as well as after Stage 2."""
+    t = Trigger
+    stage1 = frozenset({t.RECEIVED, t.ACKNOWLEDGED})
+    responded = stage1 | {t.STAGE1_RESPONSE}
+    requested = (frozenset({t.RECEIVED}) if policy.escalation.direct_to_stage2 else responded) | {t.ESCALATION_REQUESTED}
+    acknowledged = requested | {t.STAGE2_ACKNOWLEDGED}
+    if policy.stage2.kind is ReviewKind.REVIEW_PANEL:
+        acknowledged |= {t.PANEL_SITTING}
+    return {
+        "stage1.acknowledgement": frozenset({t.RECEIVED}),
+        "stage1.response": stage1,
+        "escalation.window": responded,
+        "escalation.triage": requested,
+        "stage2.contact": requested,
+        "stage2.acknowledgement": requested,
+        "stage2.response": acknowledged,
+        "ombudsman.cooling_off": acknowledged | {t.FINAL_RESPONSE},
+        "survey.answer_window": (frozenset() if policy.escalation.direct_to_stage2 else responded)
+        | {t.RECEIVED, t.CLOSED},
+    }
+
+
 class PolicyError(ValueError):
     """A policy file that does not exist or does not validate; the message names file and field."""
 
@@ -225,13 +269,17 @@ def policy_path(policy_id: str, directory: Path = POLICY_DIR) -> Path:
     return directory / f"{policy_id}.toml"
 
 
-def load_policy_file(path: Path) -> Policy:
+def load_policy_file(path: Path, *, locked: bool = True) -> Policy:
+    """The validated policy, with its content's digest; refused if the lock beside it records other
+    content for its version (domain/policy_lock.py). locked=False only for recording a new version."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise PolicyError(f"{path}: no such policy file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
+    if "digest" in raw:
+        raise PolicyError(f"{path}: field digest: computed from the file's content at load, never written in it")
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
@@ -247,7 +295,14 @@ def load_policy_file(path: Path) -> Policy:
         for where, rule in deadline_rules(policy):
             if rule.unit is DeadlineUnit.SECONDS:
                 raise PolicyError(f"{path}: field {where}.unit: 'seconds' is not allowed in a shipped policy")
-    return policy
+    content = policy_lock.digest(raw)
+    if locked:
+        try:
+            policy_lock.check(path, f"{policy.id}@{policy.version}", content,
+                              required=path.resolve().parent == POLICY_DIR.resolve())
+        except policy_lock.LockError as exc:
+            raise PolicyError(str(exc)) from None
+    return policy.model_copy(update={"digest": content})
 
 
 def policy_dirs() -> list[Path]:

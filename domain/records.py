@@ -26,6 +26,7 @@ class Activity(StrEnum):
     BOOK_PANEL_SITTING = "book_panel_sitting"
     OPEN_CASE = "open_case"
     WHO_CANCELLED = "who_cancelled"
+    REASSIGN_STAFF = "reassign_staff"
 
 
 # The error type of a write the case record refuses because the writer does not own the case.
@@ -80,6 +81,8 @@ class OpenCase(WritesCaseRecord):
 
     complaint: FileComplaint
     workflow_id: str
+    # When the workflow started: with the receipt, the years its calendar covers (see calendar_request).
+    opened_at: datetime | None = None
 
 
 class OpenedCase(BaseModel):
@@ -94,6 +97,16 @@ class AppointStaff(CarriesTimeline):
     landlord: str
     # Stage 2 is handled by a different person from Stage 1: the activity enforces it.
     exclude: list[str] = Field(default_factory=list)
+
+
+class ReassignStaff(CarriesTimeline):
+    """Give the case's appointment at `stage` to `staff_id`, who must be active staff of `role`."""
+
+    reference: str
+    stage: Stage
+    staff_id: str
+    role: str
+    landlord: str
 
 
 class StaffMember(BaseModel):
@@ -141,11 +154,23 @@ class CalendarRequest(BaseModel):
     closing_time: time | None = time(17, 0)
 
 
-def calendar_request(complaint: FileComplaint, policy: Policy) -> CalendarRequest:
+# How many years the calendar runs past the later of receipt and opening: longer than a whole procedure
+# (Stage 1, the review window, Stage 2, the Ombudsman step, extensions included) under any policy.
+CALENDAR_YEARS_AFTER = 3
+
+
+def calendar_request(complaint: FileComplaint, policy: Policy, opened_at: datetime | None = None) -> CalendarRequest:
     """The calendar a case counts on: its nation, the policy's closures and closing time, from the year it
-    was received to three years on (Stage 2 and the Ombudsman step can run long)."""
-    year = complaint.received_at.astimezone(wd.LONDON).year
-    return CalendarRequest(nation=complaint.property.nation, first_year=year, last_year=year + 3,
+    was received to CALENDAR_YEARS_AFTER years after it was received or opened, whichever is later.
+
+    Opening counts because the steps after filing count from when they happen, not from receipt: a
+    complaint migrated from an old system, received years before the case opened, still has working
+    days for its acknowledgement and response (opened_at is None only in cases opened before it was
+    carried, which counted from receipt alone). A receipt later than the opening is refused at start."""
+    received = complaint.received_at.astimezone(wd.LONDON).year
+    opened = opened_at.astimezone(wd.LONDON).year if opened_at is not None else received
+    return CalendarRequest(nation=complaint.property.nation, first_year=min(received, opened),
+                           last_year=max(received, opened) + CALENDAR_YEARS_AFTER,
                            closures=policy.closures, closing_time=policy.closing_time)
 
 

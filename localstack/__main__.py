@@ -304,8 +304,14 @@ def _write_env(path: Path, settings: Settings, keys_file: Path | None) -> None:
         values["COMPLAINTS_ENCRYPTION_KEYS_FILE"] = str(keys_file)
     if os.environ.get(POLICY_PATH_ENV):  # the CLI finds the policies the worker runs (the demo's)
         values[POLICY_PATH_ENV] = os.environ[POLICY_PATH_ENV]
+    # The README's `python -m starter ...` needs the interpreter this stack runs in (the project's venv,
+    # with temporalio and the rest): first on PATH, as `activate` would put it. Not resolved: the venv's
+    # python is a symlink to the system's, which has none of the packages.
+    venv_bin = Path(sys.executable).absolute().parent
+    values["VIRTUAL_ENV"] = sys.prefix
     lines = ["# Written by `python -m localstack` while it runs; `source` it in a second terminal."]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    lines.append(f'export PATH={shlex.quote(str(venv_bin))}:"$PATH"')
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -14,13 +14,15 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.case import CaseEvent, CaseStatus
+from domain.case import CaseEvent, CaseStatus, Status
 from domain.contract import (
     WORKFLOW_TYPE,
     FileComplaint,
@@ -34,11 +36,14 @@ from starter import (
     calendar_cmd,
     codec_server,
     deadline_cmd,
+    ended_cases_cmd,
     list_cmd,
     messages_cmd,
     report_cmd,
     retention_cmd,
     sittings_cmd,
+    staff_cmd,
+    stuck,
     wording,
 )
 from starter.arguments import parse_instant
@@ -55,17 +60,18 @@ from starter.common import (  # noqa: F401  (re-exported: other modules and test
 )
 from starter.connection import Settings, connect
 from starter.exiting import leave
+from starter.record import merge, record_url, recorded_timeline
 from starter.wording import Loc, path_for
 
 
 # -- output ------------------------------------------------------------------------------------
 def render_status(s: CaseStatus) -> str:
     lines = [f"{s.reference}  {s.policy}", f"  stage: {s.stage.value} ({s.status.value})",
-             f"  waiting for: {s.waiting_for}"]
+             f"  waiting for: {messages_cmd.in_cli_words(s.waiting_for)}"]
     if s.handler:
         lines.append(f"  handler: {s.handler}" + (f"; stage 2: {s.stage2_handler}" if s.stage2_handler else ""))
     lines.append("  deadlines:")
-    for d in s.deadlines:
+    for d in sorted(s.deadlines, key=lambda d: (d.due_at, d.label)):  # the order they fall due
         if d.met_at is not None:
             state = "met on time" if d.met_on_time else "met late"
         elif d.cancelled:
@@ -81,7 +87,7 @@ def render_status(s: CaseStatus) -> str:
     if s.breaches:
         lines.append("  breaches: " + ", ".join(f"{b.label} (due {b.due_date})" for b in s.breaches))
     if s.problems:
-        lines.append("  problems: " + "; ".join(s.problems))
+        lines.append("  problems: " + "; ".join(messages_cmd.in_cli_words(p) for p in s.problems))
     if s.refused_messages:
         lines.append(f"  refused messages: {s.refused_messages}")
     return "\n".join(lines)
@@ -93,6 +99,7 @@ def render_timeline(events: list[CaseEvent]) -> str:
 
 
 # -- commands ----------------------------------------------------------------------------------
+QUERY_WAIT = timedelta(seconds=10)  # a case whose worker is away answers no query; say so, do not hang
 # How `file`'s flags map onto the FileComplaint's fields, so an error names the flag that was typed.
 FILE_FLAGS: dict[Loc, str] = {
     ("resident", "name"): "--resident-name", ("resident", "address"): "--resident-address",
@@ -186,18 +193,64 @@ async def cmd_update(args: argparse.Namespace) -> int:
 
 async def cmd_status(args: argparse.Namespace) -> int:
     handle = await case_handle(args)
-    s = await handle.query(Query.STATUS, result_type=CaseStatus)
+    try:
+        s = await handle.query(Query.STATUS, result_type=CaseStatus, rpc_timeout=QUERY_WAIT)
+    except (RPCError, WorkflowQueryFailedError) as exc:
+        why = await stuck.not_answering(handle, args.reference, getattr(exc, "message", None) or str(exc))
+        raise CliError(why) from None
+    desc = await handle.describe()
+    if list_cmd.ended_abnormally(desc.status, s.stage.value) and desc.status and desc.close_time:
+        # Its own answer is where it stopped; it keeps none of those deadlines now.
+        how = desc.status.name.lower().replace("_", " ")
+        s = s.model_copy(update={
+            "status": Status.ENDED_ABNORMALLY, "next_deadline": None,
+            "deadlines": [d.model_copy(update={"cancelled": True}) if d.open else d for d in s.deadlines],
+            "waiting_for": f"nothing: the case's workflow was {how} on {desc.close_time:%Y-%m-%d %H:%M} UTC "
+                           "(ended abnormally)"})
     emit(args, s, render_status(s))
     return 0
 
 
 async def cmd_timeline(args: argparse.Namespace) -> int:
-    handle = await case_handle(args)
-    events = await handle.query(Query.TIMELINE, result_type=list[CaseEvent])
+    """The case's own timeline, with what the case record holds beside it (see starter/record.py); a case
+    whose history Temporal no longer keeps is read from the record alone."""
+    url = record_url(args)
+    events: list[CaseEvent] | None = None
+    try:
+        handle = await case_handle(args)
+    except CliError:
+        if url is None:
+            raise
+    else:
+        try:
+            events = await handle.query(Query.TIMELINE, result_type=list[CaseEvent], rpc_timeout=QUERY_WAIT)
+        except (RPCError, WorkflowQueryFailedError) as exc:  # e.g. no worker serves its task queue now
+            message = getattr(exc, "message", None) or str(exc)
+            if url is None:
+                raise CliError(f"case {args.reference} cannot answer now: {message}") from None
+            print(f"note: case {args.reference} cannot answer now ({message}); showing its case record",
+                  file=sys.stderr)
+    recorded = None
+    if url is not None:
+        try:
+            recorded = await recorded_timeline(url, args.reference)
+        except (OSError, asyncpg.PostgresError) as exc:
+            if events is None:
+                raise CliError(f"no case with reference {args.reference} in Temporal, and the case record "
+                               f"cannot be read: {' '.join(str(exc).split())}") from None
+            print(f"note: the case record cannot be read, so this is the case's own timeline only: "
+                  f"{' '.join(str(exc).split())}", file=sys.stderr)
+    if events is None and recorded is None:
+        raise CliError(f"no case with reference {args.reference}")
+    events = merge(events, recorded)
     if args.json:
         print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
     else:
         print(render_timeline(events))
+    if recorded is None and events and events[0].seq > 1:
+        # The case keeps its newest events only (TIMELINE_KEPT_BYTES); the record has them all.
+        print(f"note: events 1 to {events[0].seq - 1} are in the case record (set COMPLAINTS_DATABASE_URL "
+              "to show them)", file=sys.stderr)
     return 0
 
 
@@ -244,13 +297,17 @@ def parser() -> Parser:
     u.add_argument("--data", default="{}", help="JSON text, or @file.json")
 
     command("status", cmd_status, "where the case is: stage, deadlines, breaches")
-    command("timeline", cmd_timeline, "every event of the case, in order")
+    t = command("timeline", cmd_timeline, "every event of the case and its case record, in order")
+    t.add_argument("--database-url", help="the case record (default: COMPLAINTS_DATABASE_URL; without one, "
+                   "only the case's own events)")
     list_cmd.add_parser(sub)
     deadline_cmd.add_parser(sub)
     calendar_cmd.add_parser(sub)
     sittings_cmd.add_parser(sub)
+    staff_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     retention_cmd.add_parser(sub)
+    ended_cases_cmd.add_parser(sub)
     codec_server.add_parser(sub)
     return p
 

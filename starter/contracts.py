@@ -26,6 +26,7 @@ from domain.case import CaseEvent, CaseStatus
 from domain.contract import (
     TASK_QUEUE_DEFAULT,
     WORKFLOW_TYPE,
+    AcceptEscalation,
     AgreeOutcome,
     CalendarChanged,
     DeclineResidentParticipation,
@@ -34,6 +35,7 @@ from domain.contract import (
     OmbudsmanReferral,
     PanelDecision,
     Query,
+    ReassignHandler,
     RecordContact,
     RefuseEscalation,
     RequestResidentPanelists,
@@ -215,6 +217,23 @@ MESSAGES: dict[Signal | Update, MessageDoc] = {
         "(status `withdrawn`, stage `closed`) and sends the resident the policy's withdrawal letter.",
         {"by": "Priya Shah", "reason": "The repair has been done; the resident no longer wishes to complain."},
     ),
+    Update.REASSIGN_HANDLER: MessageDoc(
+        ReassignHandler, (OPERATOR, CRM),
+        "At Stage 1 once a handler is appointed, or at Stage 2 once a reviewer is; to active staff of the role "
+        "the policy names for that stage (at Stage 2, not the Stage 1 handler). The staff ids are listed by "
+        "`python -m starter staff list`.",
+        "Appoints that person (`handler_reassigned`, with who was replaced and why): the case record, the "
+        "`CaseHandler` search attribute and the letters from then on name them.",
+        {"staff_id": "S-CH-02", "reason": "Priya Shah is on leave until March", "by": "Team leader"},
+    ),
+    Update.ACCEPT_ESCALATION: MessageDoc(
+        AcceptEscalation, (OPERATOR, CRM),
+        "Under a policy with a triage period (the landlord may refuse an escalation until it ends), after the "
+        "resident asked for a review and before the triage ends or the escalation is refused.",
+        "Accepts the escalation at once (`escalation_accepted`): the triage ends and Stage 2 starts now, "
+        "instead of when the triage period runs out.",
+        {"by": "Complaints team", "notes": "Clearly within the policy; no reason to wait"},
+    ),
 }
 
 QUERIES: dict[Query, QueryDoc] = {
@@ -222,7 +241,8 @@ QUERIES: dict[Query, QueryDoc] = {
                            "Where the case is: stage, status, what it waits for, handlers, every deadline, "
                            "breaches, extensions, refused messages, problems."),
     Query.TIMELINE: QueryDoc(list[CaseEvent], "list[CaseEvent]",
-                             "Every event of the case in order (the same rows as the case record's timeline)."),
+                             "The case's events in order, its newest 64 KiB of them (an ordinary case: all); "
+                             "every event is in the case record's timeline, with the same seq."),
 }
 
 START_FILE = "FileComplaint.schema.json"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from temporalio.client import WorkflowExecution
+from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
 
 from domain import search_attributes as sa
 from domain.calendar import LONDON, DeadlineUnit, Nation, due_day
@@ -72,11 +72,27 @@ def due_before_instant(day: date) -> datetime:
     return datetime.combine(day, time(12, 0), tzinfo=LONDON).astimezone(UTC)
 
 
+# Cases whose workflow stopped without closing them: their search attributes still read as they were.
+STOPPED = {WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT, WorkflowExecutionStatus.FAILED}
+ENDED_ABNORMALLY_QUERY = ("ExecutionStatus IN ('Terminated', 'TimedOut', 'Failed') OR "
+                          f"(ExecutionStatus = 'Canceled' AND {sa.COMPLAINT_STAGE.name} != 'closed')")
+
+
+def ended_abnormally(execution: WorkflowExecutionStatus | None, stage: str | None) -> bool:
+    """A case stopped without closing: terminated, timed out, failed, or cancelled (before cancellation
+    withdrew a case) while still open."""
+    return execution in STOPPED or (execution is WorkflowExecutionStatus.CANCELED and stage != Stage.CLOSED.value)
+
+
 def build_query(f: ListFilters) -> str:
     clauses = [f"WorkflowType = {quote(WORKFLOW_TYPE)}"]
-    keyword = [(sa.COMPLAINT_STAGE.name, f.stage), (sa.COMPLAINT_STATUS.name, f.status),
+    status = None if f.status == Status.ENDED_ABNORMALLY.value else f.status
+    keyword = [(sa.COMPLAINT_STAGE.name, f.stage), (sa.COMPLAINT_STATUS.name, status),
                (sa.COMPLAINT_POLICY.name, f.policy), (sa.CASE_HANDLER.name, f.handler), (sa.NATION.name, f.nation)]
     clauses += [f"{name} = {quote(value)}" for name, value in keyword if value is not None]
+    if f.status == Status.ENDED_ABNORMALLY.value:
+        # No case code ran to say so: Temporal's own status of the execution does.
+        clauses.append(f"({ENDED_ABNORMALLY_QUERY})")
     if f.overdue is not None:
         clauses.append(f"{sa.OVERDUE.name} = {'true' if f.overdue else 'false'}")
     if f.due_before is not None:
@@ -116,15 +132,18 @@ def row(wf: WorkflowExecution) -> dict[str, Any]:
     attrs = wf.typed_search_attributes
     nxt = attrs.get(sa.NEXT_DEADLINE)
     policy = attrs.get(sa.COMPLAINT_POLICY)
+    stopped = ended_abnormally(wf.status, attrs.get(sa.COMPLAINT_STAGE))
+    if stopped:
+        nxt = None  # it keeps no deadline now, whatever its last search attributes said
     return {
         "reference": wf.id.removeprefix("complaint-"),
         "workflow_id": wf.id,
         "stage": attrs.get(sa.COMPLAINT_STAGE),
-        "status": attrs.get(sa.COMPLAINT_STATUS),
+        "status": Status.ENDED_ABNORMALLY.value if stopped else attrs.get(sa.COMPLAINT_STATUS),
         "next_deadline": nxt.isoformat() if nxt else None,
         "next_deadline_due_by": due_by(nxt, policy) if nxt else None,
         "handler": attrs.get(sa.CASE_HANDLER),
-        "overdue": attrs.get(sa.OVERDUE),
+        "overdue": attrs.get(sa.OVERDUE) and not stopped,
         "policy": attrs.get(sa.COMPLAINT_POLICY),
         "nation": attrs.get(sa.NATION),
         "execution_status": wf.status.name.lower() if wf.status else None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import enum
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -116,7 +117,32 @@ COMMANDS: list[Command] = [
     Command("supply-contact", Update.SUPPLY_CONTACT_DETAILS,
             "give an address or email so that waiting letters can be sent"),
     Command("withdraw", Update.WITHDRAW, "the resident withdraws the complaint: the case closes with a letter"),
+    Command("reassign", Update.REASSIGN_HANDLER,
+            "give the case to another member of staff (the handler; the reviewer at Stage 2)", {"staff_id": ("--to",)}),
+    Command("accept-escalation", Update.ACCEPT_ESCALATION,
+            "accept the resident's escalation now: Stage 2 starts without waiting out the triage"),
 ]
+
+
+# Where the case waits for one of two answers, the CLI names both commands.
+ALSO = {Update.REFUSE_ESCALATION.value: "accept-escalation or refuse-escalation"}
+
+
+def command_for(message: str) -> str | None:
+    """The CLI command that sends a signal or update, by the message's name (submit_stage1_response -> respond)."""
+    if message in ALSO:
+        return ALSO[message]
+    return next((c.name for c in COMMANDS if c.message.value == message), None)
+
+
+def in_cli_words(text: str) -> str:
+    """A case's text with the message names it gives ("update submit_stage1_response") as the CLI's commands."""
+    def name(m: re.Match[str]) -> str:
+        command = command_for(m.group(2))
+        return f"python -m starter {command}" if command else m.group(0)
+
+    return re.sub(r"\b(update |signal )?(" + "|".join(sorted((c.message.value for c in COMMANDS), key=len,
+                                                             reverse=True)) + r")\b", name, text)
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -1,12 +1,13 @@
 """`python -m starter report`: the Regulator's TSM complaint measures and the annual report.
 
     python -m starter report tsm --year 2026 --landlord Optivo [--homes 2000] [--financial] [--json]
-    python -m starter report annual --year 2026 --landlord Optivo --out report.html [--volume-svg v.svg]
+    python -m starter report annual --year 2026 --out report.html [--landlord Optivo] [--homes N] [--volume-svg v.svg]
     python -m starter report stock --landlord Optivo --year 2026 --homes 2000   # store the homes count
 
 Reads the case record at COMPLAINTS_DATABASE_URL (or --database-url). Which rows count is defined
-in activities/reports.py. Bad arguments, or a figure that cannot be computed as asked (no homes),
-exit 2 with one line `error: ...`; an unreachable database exits 1.
+in activities/reports.py. Bad arguments, or a figure that cannot be computed as asked (`tsm` without
+homes), exit 2 with one line `error: ...`; an unreachable database exits 1. The annual report is written
+without the homes count too, with CH01's rate left out and the reason given in it.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ async def _annual(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
     if args.volume_svg is not None:
         args.volume_svg.write_text(report_html.volume_chart(figures) + "\n", encoding="utf-8")
     print(f"wrote {args.out} ({figures.tsm.period})")
+    if figures.tsm.homes is None:
+        print(f"CH01 per 1,000 homes left out: {figures.tsm.homes_missing}")
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
-from activities.reports import STAGE1_RESPONSE, STAGE2_RESPONSE, AnnualFigures, StageFigures
+from activities.reports import STAGE1_RESPONSE, STAGE2_RESPONSE, AnnualFigures, StageFigures, TsmReport
 
 STAGE_COLOURS = {"stage-1": "#1d70b8", "stage-2": "#f47738"}
 STAGE_NAMES = {"stage-1": "Stage 1", "stage-2": "Stage 2"}
@@ -141,10 +141,19 @@ def _figure(name: str, value: object) -> str:
 
 def _stage_row(label: str, key: str, s: StageFigures) -> str:
     return (f"<tr><th scope='row'>{label}</th>{_figure(key + '_received', s.received)}"
-            f"{_figure(key + '_per_1000', f'{s.per_1000_homes:.2f}')}{_figure(key + '_responded', s.responded)}"
+            f"{_figure(key + '_per_1000', None if s.per_1000_homes is None else f'{s.per_1000_homes:.2f}')}"
+            f"{_figure(key + '_responded', s.responded)}"
             f"{_figure(key + '_on_time', s.responded_on_time)}"
             f"{_figure(key + '_on_time_percent', None if s.on_time_percent is None else f'{s.on_time_percent:.1f}%')}"
             "</tr>")
+
+
+def _homes(t: TsmReport) -> str:
+    if t.homes is None:
+        return (f"Homes: <span data-figure='homes'>not known</span>, so CH01 per 1,000 homes is not shown "
+                f"({escape(t.homes_missing or 'no number of homes')}).")
+    source = "as stored for the year" if t.homes_source == "landlord_stock" else "as given"
+    return f"Homes: <span data-figure='homes'>{t.homes:,}</span> ({source})."
 
 
 CSS = """
@@ -180,8 +189,7 @@ comes from our complaints case record.</p>
 {_stage_row("Stage 1", "stage1", t.stage1)}
 {_stage_row("Stage 2", "stage2", t.stage2)}
 </tbody></table>
-<p class="muted">Homes: <span data-figure='homes'>{t.homes:,}</span> ({'as stored for the year' if t.homes_source ==
-'landlord_stock' else 'as given'}). CH02 counts responses sent in the year; an extension within the Code
+<p class="muted">{_homes(t)} CH02 counts responses sent in the year; an extension within the Code
 (10 working days at Stage 1, 20 at Stage 2) counts as on time, time beyond that does not.</p>
 
 <h2>Complaints received</h2>

@@ -2,6 +2,7 @@
 
     python -m starter retention schedule [--cron "0 2 * * *"]   # create or update the daily schedule
     python -m starter retention run [--as-of YYYY-MM-DD]         # one sweep now; prints what it removed
+    python -m starter retention run --dry-run                    # what it would remove; removes nothing
     python -m starter retention status                           # the schedule, its next and last runs
 
 The schedule (id complaints-retention) starts RetentionWorkflow on the task queue the workers
@@ -17,6 +18,7 @@ import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import asyncpg
 from temporalio.client import (
     Client,
     Schedule,
@@ -32,10 +34,20 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.db import create_pool
+from activities.retention import RetentionActivities
 from domain.calendar import LONDON
-from starter.common import CliError, emit
+from starter.common import CliError, UsageError, emit
 from starter.connection import connect
-from workflows.retention import DEFAULT_CRON, SCHEDULE_ID, WORKFLOW_TYPE, RetentionSweep, SweepResult
+from starter.record import record_url
+from workflows.retention import (
+    DEFAULT_CRON,
+    SCHEDULE_ID,
+    WORKFLOW_TYPE,
+    FindCases,
+    RetentionSweep,
+    SweepResult,
+)
 
 TIME_ZONE = "Europe/London"
 SWEEP_WORKFLOW_ID = "complaints-retention-sweep"
@@ -76,7 +88,10 @@ def add_parser(subparsers: Any) -> None:
 
     r = sub.add_parser("run", help="run one sweep now and print what it removed (needs a running worker)")
     r.add_argument("--as-of", type=parse_day, help="remove cases whose retention ended before this day "
-                   "(London midnight); default now")
+                   "(London midnight; today or earlier); default now")
+    r.add_argument("--dry-run", action="store_true",
+                   help="only list the cases whose personal data the sweep would remove (reads the case record)")
+    r.add_argument("--database-url", help="for --dry-run: the case record (default: COMPLAINTS_DATABASE_URL)")
     r.add_argument("--batch-size", type=int, default=RetentionSweep.model_fields["batch_size"].default)
     r.add_argument("--json", action="store_true", help="machine-readable output")
     r.set_defaults(func=cmd_run)
@@ -138,7 +153,58 @@ def as_of_instant(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=LONDON)
 
 
+def _check_as_of(day: date | None) -> None:
+    # A date to come would remove, now, data whose retention has not ended: the sweep cannot be undone.
+    today = datetime.now(LONDON).date()
+    if day is not None and day > today:
+        raise UsageError(f"--as-of: {day.isoformat()} is after today ({today.isoformat()}); a sweep removes "
+                         "personal data only once its retention has ended")
+
+
+async def dry_run(url: str, as_of: datetime, batch_size: int) -> tuple[list[str], list[str]]:
+    """The references the sweep would remove as of `as_of`, and the policies it would skip: the sweep's own
+    search (activities/retention.py), page by page, with nothing removed."""
+    pool = await create_pool(url, min_size=1, max_size=1)
+    try:
+        finder = RetentionActivities(pool)
+        found: list[str] = []
+        skipped: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await finder.find_cases_past_retention(FindCases(as_of=as_of, after_reference=cursor,
+                                                                    limit=batch_size))
+            found += page.references
+            skipped += [p for p in page.unknown_policies if p not in skipped]
+            if len(page.references) < batch_size:
+                return found, skipped
+            cursor = page.references[-1]
+    finally:
+        await pool.close()
+
+
+async def cmd_dry_run(args: argparse.Namespace) -> int:
+    url = record_url(args)
+    if url is None:
+        raise UsageError("--dry-run reads the case record: set COMPLAINTS_DATABASE_URL or give --database-url")
+    as_of = as_of_instant(args.as_of) if args.as_of else datetime.now(LONDON)
+    try:
+        found, skipped = await dry_run(url, as_of, args.batch_size)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise CliError(f"cannot read the case record: {' '.join(str(exc).split())}") from None
+    lines = [f"dry run as of {as_of:%Y-%m-%d %H:%M %Z}: personal data would be removed from {len(found)} case(s); "
+             "nothing was removed"]
+    lines += [f"  {ref}" for ref in found]
+    if skipped:
+        lines.append("would keep, policy file not found (retention period unknown): " + ", ".join(skipped))
+    emit(args, {"dry_run": True, "as_of": as_of.isoformat(), "would_remove_count": len(found),
+                "would_remove": found, "skipped_unknown_policy": skipped}, "\n".join(lines))
+    return 0
+
+
 async def cmd_run(args: argparse.Namespace) -> int:
+    _check_as_of(args.as_of)
+    if args.dry_run:
+        return await cmd_dry_run(args)
     client = await connect(args.settings)
     sweep = RetentionSweep(as_of=as_of_instant(args.as_of) if args.as_of else None, batch_size=args.batch_size)
     # A manual sweep has an id of its own, so it neither waits for nor blocks the scheduled one.

@@ -3,8 +3,11 @@
     python -m starter sittings add --landlord Optivo --date 2027-01-20 --capacity 6
     added: Optivo review panel sits on Wednesday 2027-01-20 (capacity 6, the resident may attend)
 
+    python -m starter sittings remove --landlord Optivo --date 2027-01-20
+
 The rows live in `panel_sittings`; the workflow's booking activity takes the first sitting with room
-that the policy allows. Adding the same landlord and date again changes nothing.
+that the policy allows. Adding the same landlord and date again changes nothing. A sitting with cases
+booked on it is not removed (exit 1, naming them): no case is left booked on nothing.
 """
 
 from __future__ import annotations
@@ -92,16 +95,45 @@ async def list_sittings(conn: asyncpg.Connection, landlord: str | None = None) -
     return [Sitting(**dict(r)) for r in rows]
 
 
+class SittingBooked(Exception):
+    """The sitting has cases booked on it: removing it would leave them booked on nothing."""
+
+    def __init__(self, references: list[str]) -> None:
+        super().__init__(", ".join(references))
+        self.references = references
+
+
+async def remove_sitting(conn: asyncpg.Connection, landlord: str, sits_on: date) -> Sitting | None:
+    """Remove a sitting no case is booked on; None if there is no such sitting. A booked one is refused
+    (SittingBooked): its cases wait on it, and moving them is the cases' business, not this table's."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT id, landlord, sits_on, capacity, attendance_possible FROM panel_sittings"
+            " WHERE landlord = $1 AND sits_on = $2 FOR UPDATE", landlord, sits_on)
+        if row is None:
+            return None
+        booked = [r["reference"] for r in await conn.fetch(
+            "SELECT reference FROM panel_bookings WHERE sitting_id = $1 ORDER BY reference", row["id"])]
+        if booked:
+            raise SittingBooked(booked)
+        try:
+            await conn.execute("DELETE FROM panel_sittings WHERE id = $1", row["id"])
+        except asyncpg.ForeignKeyViolationError:  # a case booked it just now
+            raise SittingBooked([r["reference"] for r in await conn.fetch(
+                "SELECT reference FROM panel_bookings WHERE sitting_id = $1", row["id"])]) from None
+    return Sitting(**dict(row))
+
+
 # -- the command -----------------------------------------------------------------------------
 
 parse_capacity = whole_number(1, MAX_CAPACITY)
 
 
 def add_parser(subparsers: Any) -> None:
-    """Register `sittings add|list` on an argparse subparsers object."""
+    """Register `sittings add|list|remove` on an argparse subparsers object."""
     p = subparsers.add_parser(
         "sittings",
-        help="the review panel's set dates (add one, list them)",
+        help="the review panel's set dates (add, list, remove)",
         description="Review panel sittings: the dates a landlord's panel meets.",
     )
     actions = p.add_subparsers(dest="sittings_action", required=True, parser_class=type(p))
@@ -134,6 +166,12 @@ def add_parser(subparsers: Any) -> None:
     ls.add_argument("--landlord", help="only this landlord's")
     ls.add_argument("--json", action="store_true", help="print a JSON array instead")
     ls.set_defaults(func=run, sittings_add=False)
+    rm = actions.add_parser("remove", help="remove a sitting no case is booked on")
+    rm.add_argument("--landlord", required=True, help="the landlord as its policy names it, e.g. Optivo")
+    rm.add_argument("--date", dest="day", type=parse_day, required=True, metavar="YYYY-MM-DD",
+                    help="the day of the sitting to remove")
+    rm.add_argument("--json", action="store_true", help="print a JSON object instead")
+    rm.set_defaults(func=run, sittings_add=False, sittings_remove=True)
 
 
 def _error(message: str, code: int) -> int:
@@ -180,6 +218,9 @@ def _describe(s: Sitting) -> str:
 async def _run(args: argparse.Namespace, url: str, landlord: str | None) -> int:
     conn = await asyncpg.connect(url, timeout=10)
     try:
+        if getattr(args, "sittings_remove", False):
+            assert landlord is not None  # --landlord is required for remove
+            return await _remove(args, conn, landlord)
         if not args.sittings_add:
             rows = await list_sittings(conn, landlord)
             if args.json:
@@ -202,4 +243,20 @@ async def _run(args: argparse.Namespace, url: str, landlord: str | None) -> int:
         print(f"added: {_describe(sitting)}")
     else:
         print(f"already listed, unchanged: {_describe(sitting)}")
+    return 0
+
+
+async def _remove(args: argparse.Namespace, conn: asyncpg.Connection, landlord: str) -> int:
+    try:
+        sitting = await remove_sitting(conn, landlord, args.day)
+    except SittingBooked as booked:
+        n = len(booked.references)
+        return _error(f"refused: {n} case{'s are' if n != 1 else ' is'} booked on the {landlord} sitting of "
+                      f"{args.day.isoformat()} ({booked}); it stays", 1)
+    if sitting is None:
+        return _error(f"no {landlord} sitting on {args.day.isoformat()} (python -m starter sittings list)", 1)
+    if args.json:
+        print(json.dumps({**sitting.model_dump(mode="json", exclude={"booked"}), "removed": True}, indent=2))
+    else:
+        print(f"removed: {_describe(sitting)}")
     return 0

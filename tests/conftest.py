@@ -8,7 +8,8 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +24,7 @@ from domain import search_attributes as sa
 from domain.encryption import KeyRing, data_converter
 from localstack import server_limits
 from localstack.postgres import EmbeddedPostgres, create_database
+from tests.clock import learn_server_clock, pinned_test_server
 
 BIN = Path(sys.executable).parent
 
@@ -34,6 +36,7 @@ _KEYS.write_text(TEST_KEYRING.to_json())
 _KEYS.chmod(0o600)
 os.environ["COMPLAINTS_ENCRYPTION_KEYS_FILE"] = str(_KEYS)
 CONVERTER = data_converter(TEST_KEYRING)
+_LAUNCHERS = Path(tempfile.mkdtemp(prefix="complaints-bin-"))
 
 
 def binary(name: str) -> str:
@@ -86,9 +89,11 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
 
 @pytest_asyncio.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping test server of its own: each test moves its clock as far as it likes."""
+    """A time-skipping test server of its own, its clock started at tests.clock.TEST_SERVER_START whatever
+    the machine's date: each test skips forward to its scenario's dates."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=CONVERTER
+        test_server_existing_path=pinned_test_server(binary("temporal-test-server"), _LAUNCHERS),
+        data_converter=CONVERTER,
     )
     await register_search_attributes(env)
     yield env
@@ -107,3 +112,16 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_clock_offset(dev_env: WorkflowEnvironment) -> timedelta:
+    """How far the dev server's clock is ahead of this process's (nothing, unless a clock is faked)."""
+    return await learn_server_clock(dev_env.client)
+
+
+@pytest.fixture
+def dev_now(dev_clock_offset: timedelta) -> Callable[[], datetime]:
+    """The dev server's time now (UTC): dates for cases on the dev server come from here, never from
+    datetime.now(), so they agree with the server's clock however this process's is set."""
+    return lambda: datetime.now(UTC) + dev_clock_offset

@@ -18,6 +18,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from domain.case import CaseEvent, CaseStatus, Status
 from domain.contract import Query, workflow_id
+from tests.clock import server_now
 from tests.faults.stack import ROOT, FaultStack
 
 BRIEF = "compressed-brief"  # tests/policies: closes a few seconds after the Stage 1 response
@@ -48,7 +49,9 @@ async def file_case(stack: FaultStack, ref: str, *, name: str = "Maria Jones", p
     r = await cli(stack, "file", "--reference", ref, "--policy", policy, "--resident-name", name,
                   "--resident-address", "Flat 4, 12 Harbour Road, Bristol BS1 4AA",
                   "--property-address", "Flat 4, 12 Harbour Road, Bristol", "--postcode", "BS1 4AA",
-                  "--nation", "england-and-wales", "--summary", "Damp and mould in the bedroom; no repair booked.")
+                  "--nation", "england-and-wales", "--summary", "Damp and mould in the bedroom; no repair booked.",
+                  # The server's time: its clock need not be this process's (tests/clock.py).
+                  "--received-at", (await server_now(stack.client)).isoformat())
     assert r.code == 0, r.err
 
 

@@ -451,3 +451,24 @@ def test_cli_in_process(capsys: pytest.CaptureFixture[str], args: list[str], exp
 )
 def test_cli_errors_in_process(capsys: pytest.CaptureFixture[str], args: list[str], mentions: str) -> None:
     assert_one_line_error(*cli_in_process(capsys, *args), mentions)
+
+
+# -- the years a case's calendar covers (issue 15, point 6) ------------------------------------------
+def test_a_case_calendar_runs_from_receipt_to_three_years_after_the_later_of_receipt_and_opening() -> None:
+    from domain.policy import load_policy
+    from domain.records import calendar_request
+    from tests.support import complaint, london
+
+    policy = load_policy("hos-code-2024")
+    migrated = complaint("CMP-OLD1", london(2022, 6, 1))
+    opened = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # still 2026 in London (GMT in winter)
+    req = calendar_request(migrated, policy, opened)
+    assert (req.first_year, req.last_year) == (2022, 2029)
+    # Opened just after New Year in London: the calendar runs a year further.
+    req = calendar_request(migrated, policy, datetime(2027, 1, 1, 0, 30, tzinfo=UTC))
+    assert (req.first_year, req.last_year) == (2022, 2030)
+    # A case opened the year it was received counts as before; one from before the field existed, too.
+    same = complaint("CMP-NEW1", london(2026, 12, 23))
+    assert (calendar_request(same, policy, opened).first_year, calendar_request(same, policy, opened).last_year) == (
+        2026, 2029)
+    assert (calendar_request(same, policy).first_year, calendar_request(same, policy).last_year) == (2026, 2029)

@@ -4,7 +4,8 @@ timeline, and the Stage 2 appointment's different-person rule enforced by the ac
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -124,7 +125,8 @@ async def test_no_one_but_the_stage1_handler_is_a_clear_error(pool: asyncpg.Pool
 
 # -- the decision in the timeline ------------------------------------------------------------------
 async def test_the_responses_record_their_decision_in_the_timeline(
-    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch,
+    dev_now: Callable[[], datetime]
 ) -> None:
     """Reports read detail->>'decision'; the compressed-time Code policy takes the case through both
     stages in seconds."""
@@ -132,7 +134,7 @@ async def test_the_responses_record_their_decision_in_the_timeline(
     ref = new_reference("DEC")
     queue = f"dec-{ref}"
     async with worker(dev_env, pool, queue):
-        handle = await start(dev_env, complaint(ref, datetime.now(UTC), policy="compressed-code"), queue)
+        handle = await start(dev_env, complaint(ref, dev_now(), policy="compressed-code"), queue)
         await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledgement")
         await handle.execute_update("submit_stage1_response", {"decision": "partly_upheld", "reasons": "Late."})
         await wait_for(handle, lambda s: s.status.value == "responded", "the Stage 1 response letter")

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +113,8 @@ def test_bad_input_is_one_line_and_never_reaches_the_server(args: list[str], cod
     assert r.returncode == code and len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r
 
 
-async def test_the_commands_drive_a_real_case(dev_env: WorkflowEnvironment, db_url: str) -> None:
+async def test_the_commands_drive_a_real_case(dev_env: WorkflowEnvironment, db_url: str,
+                                              dev_now: Callable[[], datetime]) -> None:
     ref = new_reference("CLIM")
     queue = f"cli-{ref}"
     env = {"TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
@@ -134,7 +137,8 @@ async def test_the_commands_drive_a_real_case(dev_env: WorkflowEnvironment, db_u
         async with worker(dev_env, pool, queue):
             await ok("file", "--reference", ref, "--resident-name", "Maria Jones", "--resident-email",
                      "m@example.org", "--property-address", "Flat 4, 12 Harbour Road", "--nation",
-                     "england-and-wales", "--summary", "Damp in the bedroom")
+                     "england-and-wales", "--summary", "Damp in the bedroom",
+                     "--received-at", dev_now().isoformat())
             handle = dev_env.client.get_workflow_handle(f"complaint-{ref}")
             await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledgement")
 
@@ -181,7 +185,8 @@ async def test_the_commands_drive_a_real_case(dev_env: WorkflowEnvironment, db_u
         await pool.close()
 
 
-async def test_file_without_a_resident_address_writes_to_the_property(dev_env: WorkflowEnvironment, db_url: str) -> None:
+async def test_file_without_a_resident_address_writes_to_the_property(dev_env: WorkflowEnvironment, db_url: str,
+                                                                      dev_now: Callable[[], datetime]) -> None:
     """The minimal `file` (no resident address or email) used to leave the case waiting for contact
     details: the acknowledgement had nowhere to go. The property's address is the default."""
     ref = new_reference("CLIA")
@@ -193,7 +198,8 @@ async def test_file_without_a_resident_address_writes_to_the_property(dev_env: W
         async with worker(dev_env, pool, queue):
             r = await asyncio.to_thread(cli, "file", "--reference", ref, "--resident-name", "Maria Jones",
                                         "--property-address", "Flat 4, 12 Harbour Road", "--postcode", "BS1 4AA",
-                                        "--nation", "england-and-wales", "--summary", "Damp in the bedroom", env=env)
+                                        "--nation", "england-and-wales", "--summary", "Damp in the bedroom",
+                                        "--received-at", dev_now().isoformat(), env=env)
             assert r.returncode == 0, r.stderr
             handle = dev_env.client.get_workflow_handle(f"complaint-{ref}")
             s = await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledgement")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time as clock
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -126,13 +127,13 @@ def test_a_shipped_policy_may_not_count_in_seconds(monkeypatch: pytest.MonkeyPat
 
 # -- a whole case in real seconds on the dev server ----------------------------------------------
 async def test_a_compressed_case_runs_to_closure_in_real_time(
-    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, compressed_policies: None
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, compressed_policies: None, dev_now: Callable[[], datetime]
 ) -> None:
     ref = new_reference("CMPT")
     queue = f"compressed-{ref}"
     began = clock.monotonic()
     async with worker(dev_env, pool, queue):
-        handle = await start(dev_env, complaint(ref, datetime.now(UTC), policy="compressed-code"), queue)
+        handle = await start(dev_env, complaint(ref, dev_now(), policy="compressed-code"), queue)
         await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledgement", limit=10)
         await handle.execute_update("submit_stage1_response", RESPONSE)
         # Nobody asks for a review: the 20 s window passes, the case closes, the 20 s survey window passes.
@@ -147,12 +148,12 @@ async def test_a_compressed_case_runs_to_closure_in_real_time(
 
 
 async def test_a_compressed_case_nobody_answers_records_one_stage1_breach(
-    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, compressed_policies: None
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, compressed_policies: None, dev_now: Callable[[], datetime]
 ) -> None:
     ref = new_reference("CMPB")
     queue = f"compressed-{ref}"
     async with worker(dev_env, pool, queue):
-        handle = await start(dev_env, complaint(ref, datetime.now(UTC), policy="compressed-code"), queue)
+        handle = await start(dev_env, complaint(ref, dev_now(), policy="compressed-code"), queue)
         # Acknowledged at once, then nobody responds: the 10 s response deadline passes.
         s = await wait_for(handle, lambda s: bool(s.breaches), "the Stage 1 response breach", limit=25)
         assert [b.deadline for b in s.breaches] == ["stage1.response"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,8 @@ async def poll(what: str, check, limit: float = 30.0):
         await asyncio.sleep(0.1)
 
 
-async def test_a_plain_client_drives_a_case_with_documented_json_only(dev_env: WorkflowEnvironment, db_url: str) -> None:
+async def test_a_plain_client_drives_a_case_with_documented_json_only(dev_env: WorkflowEnvironment, db_url: str,
+                                                                      dev_now: Callable[[], datetime]) -> None:
     # Default payload converter: plain JSON dicts, as any SDK sends them, sealed with the documented
     # AES-GCM codec (a service in another language implements it, or posts to the codec server).
     plain = await Client.connect(dev_env.client.service_client.config.target_host, namespace=dev_env.client.namespace,
@@ -179,7 +181,7 @@ async def test_a_plain_client_drives_a_case_with_documented_json_only(dev_env: W
     ref = new_reference("PLAIN")
     queue = f"contracts-{ref}"
     start = {**START_EXAMPLE, "reference": ref,
-             "received_at": datetime.now(LONDON).replace(microsecond=0).isoformat()}
+             "received_at": dev_now().astimezone(LONDON).replace(microsecond=0).isoformat()}
     assert_valid(start, START_FILE)
     pool = await create_pool(db_url)
 

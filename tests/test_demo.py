@@ -4,6 +4,8 @@ through Stage 2 and the Ombudsman step to closure on the real dev server, in rea
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from datetime import datetime
 
 import asyncpg
 import pytest
@@ -46,13 +48,14 @@ def test_demo_policies_say_they_are_not_for_real_cases_and_load_only_from_the_de
 
 
 async def test_the_demo_takes_its_cases_through_stage_2_and_the_ombudsman_step_to_closure(
-    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, demo_policies: None
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, demo_policies: None, dev_now: Callable[[], datetime]
 ) -> None:
     queue = f"demo-{new_reference('Q')}"
     said: list[str] = []
     began = time.monotonic()
     async with worker(dev_env, pool, queue):
-        refs = await run_demo(dev_env.client, queue, pace=0.0, late_case=False, say=said.append)
+        refs = await run_demo(dev_env.client, queue, pace=0.0, late_case=False, say=said.append,
+                              clock=dev_now)
     assert time.monotonic() - began < 60
     assert len(refs) == 2
     for ref in refs:

@@ -8,6 +8,8 @@ import json
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from datetime import datetime
 
 import asyncpg
 import pytest
@@ -132,7 +134,8 @@ async def test_codec_server_needs_the_token() -> None:
         server.stop()
 
 
-async def test_temporal_holds_no_personal_data_in_clear(dev_env: WorkflowEnvironment, pool: asyncpg.Pool) -> None:
+async def test_temporal_holds_no_personal_data_in_clear(dev_env: WorkflowEnvironment, pool: asyncpg.Pool,
+                                                         dev_now: Callable[[], datetime]) -> None:
     ring = KeyRing.generate()
     client = Client(dev_env.client.service_client, namespace=dev_env.client.namespace,
                     data_converter=data_converter(ring))
@@ -189,9 +192,3 @@ def _decoded_text(shown: str) -> str:
 
     walk(json.loads(shown))
     return "\n".join(found)
-
-
-def dev_now():
-    from datetime import UTC, datetime, timedelta
-
-    return datetime.now(UTC) - timedelta(minutes=1)

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from localstack.temporal import StackError, find_binary
+from tests.clock import server_now_at
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = "localstack ready"
@@ -125,7 +126,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     for line in path.read_text().splitlines():
         if line.startswith("export "):
             key, _, value = line.removeprefix("export ").partition("=")
-            values[key] = shlex.split(value)[0] if value else ""
+            values[key] = os.path.expandvars(shlex.split(value)[0]) if value else ""  # PATH=...:"$PATH"
     return values
 
 
@@ -215,7 +216,9 @@ def test_make_run_serves_a_case_stops_cleanly_and_finds_it_again(tmp_path: Path)
         filed = starter(client_env, "file", "--reference", reference, "--resident-name", "Maria Jones",
                         "--resident-address", "Flat 4, 12 Harbour Road, Bristol BS1 4AA",
                         "--property-address", "Flat 4, 12 Harbour Road, Bristol",
-                        "--nation", "england-and-wales", "--summary", "Damp and mould in the bedroom")
+                        "--nation", "england-and-wales", "--summary", "Damp and mould in the bedroom",
+                        # The server's time: the stack's dev server keeps the real clock when ours is faked.
+                        "--received-at", server_now_at(client_env["TEMPORAL_ADDRESS"]).isoformat())
         assert reference in filed.stdout
 
         end = time.monotonic() + 30
@@ -276,3 +279,21 @@ def test_bad_configuration_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_a_missing_binary_is_named() -> None:
     with pytest.raises(StackError, match=r"^`temporal-not-installed` not found next to .* or on PATH"):
         find_binary("temporal-not-installed")
+
+
+def test_var_env_lets_a_second_terminal_run_the_cli(tmp_path: Path) -> None:
+    """Issue 16, point 9: after `. var/env`, `python -m starter ...` failed (ModuleNotFoundError: temporalio),
+    because the file did not put the project's venv on PATH. Sourced by a shell whose PATH has only the
+    system's directories, from another directory, the README's command runs."""
+    from localstack.__main__ import _write_env
+    from starter.connection import Settings
+
+    env_file = tmp_path / "env"
+    _write_env(env_file, Settings(temporal_address="127.0.0.1:1", temporal_namespace="default",
+                                  task_queue="complaints", database_url="postgresql://nowhere/db"), None)
+    r = subprocess.run(["bash", "-c", f". {shlex.quote(str(env_file))} && python -m starter deadline --from 2026-12-23 "
+                        "--working-days 10 --nation england-and-wales && echo \"$TEMPORAL_ADDRESS\""],
+                       cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and not r.stderr, r
+    assert r.stdout.splitlines()[-1] == "127.0.0.1:1", r.stdout

@@ -272,6 +272,20 @@ async def test_annual_report_has_the_charts_and_totals(pool: asyncpg.Pool, db_ur
     assert svg.read_text().startswith("<svg") and "data-chart='volume'" in svg.read_text()
 
 
+async def test_the_readmes_annual_report_needs_no_homes(pool: asyncpg.Pool, db_url: str, tmp_path: Path) -> None:
+    """Issue 16, point 9: the README's `report annual --year 2026 --out report.html` failed for want of --homes.
+    Without the homes count the report is written: every other figure, CH01's rate left out, and why."""
+    await load(pool)
+    out = tmp_path / "report.html"
+    r = cli("annual", "--year", "2026", "--out", str(out), db=db_url)
+    assert r.returncode == 0 and not r.stderr, r
+    assert r.stdout.splitlines()[1].startswith("CH01 per 1,000 homes left out: the number of homes is unknown"), r
+    html = out.read_text()
+    figures = dict(re.findall(r"data-figure='([a-z0-9_]+)'>([^<]*)<", html))
+    assert (figures["stage1_received"], figures["stage1_per_1000"], figures["stage2_per_1000"]) == ("12", "—", "—")
+    assert figures["homes"] == "not known" and "give --homes N" in html
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

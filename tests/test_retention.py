@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -44,11 +45,13 @@ from tests.support import as_case
 from workflows.retention import SCHEDULE_ID, RemoveBatch, RetentionSweep, RetentionWorkflow, SweepResult
 
 ROOT = Path(__file__).resolve().parent.parent
+# "Now" for the tests that sweep by this process's clock and PostgreSQL's (which agree); a sweep on the
+# time-skipping server counts from the server's clock instead (its start is pinned: tests/clock.py).
 NOW = datetime.now(LONDON).replace(microsecond=0)
 
 
-def years_ago(years: int, days: int = 0) -> datetime:
-    return NOW.replace(year=NOW.year - years, day=min(NOW.day, 28)) - timedelta(days=days)
+def years_ago(years: int, days: int = 0, now: datetime = NOW) -> datetime:
+    return now.replace(year=now.year - years, day=min(now.day, 28)) - timedelta(days=days)
 
 
 class Person:
@@ -186,10 +189,10 @@ async def text_hits(pool: asyncpg.Pool, needles: list[str]) -> dict[str, dict[st
     return hits
 
 
-async def figures(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+async def figures(pool: asyncpg.Pool, now: datetime) -> list[dict[str, Any]]:
     """TSM CH01/CH02 and the annual report's figures for every year the cases touch."""
     out = []
-    for year in sorted({NOW.year - 8, NOW.year - 7, NOW.year - 6, NOW.year - 5, NOW.year - 4}):
+    for year in sorted({now.year - 8, now.year - 7, now.year - 6, now.year - 5, now.year - 4}):
         for financial in (False, True):
             period = reports.Period.of(year, financial=financial)
             out.append(asdict(await reports.tsm(pool, period, homes=1000)))
@@ -200,19 +203,20 @@ async def figures(pool: asyncpg.Pool) -> list[dict[str, Any]]:
 async def test_a_sweep_removes_exactly_the_expired_cases_personal_data(time_env: WorkflowEnvironment,
                                                                        pool: asyncpg.Pool) -> None:
     acts = CaseRecordActivities(pool)
+    now = (await time_env.get_current_time()).astimezone(LONDON).replace(microsecond=0)  # the sweep's clock
     tag = uuid.uuid4().hex[:6].upper()
     old, mid, opened = f"RET-{tag}-A", f"RET-{tag}-B", f"RET-{tag}-C"
     extra = [f"RET-{tag}-D", f"RET-{tag}-E"]
     retired = f"RET-{tag}-F"
     # Closed 7 years ago: past the six years of every policy. Closed 5 years ago: not yet.
-    await write_case(acts, old, OLD, years_ago(7, 40), closed=True, breach=True)
-    await write_case(acts, mid, MID, years_ago(5, 40), closed=True)
-    await write_case(acts, opened, OPEN, years_ago(8), closed=False)  # old, but never closed
-    await write_case(acts, extra[0], EXTRA_OLD[0], years_ago(7, 80), closed=True, policy="optivo",
+    await write_case(acts, old, OLD, years_ago(7, 40, now), closed=True, breach=True)
+    await write_case(acts, mid, MID, years_ago(5, 40, now), closed=True)
+    await write_case(acts, opened, OPEN, years_ago(8, now=now), closed=False)  # old, but never closed
+    await write_case(acts, extra[0], EXTRA_OLD[0], years_ago(7, 80, now), closed=True, policy="optivo",
                      landlord="Optivo")
-    await write_case(acts, extra[1], EXTRA_OLD[1], years_ago(9), closed=True, policy="connexus",
+    await write_case(acts, extra[1], EXTRA_OLD[1], years_ago(9, now=now), closed=True, policy="connexus",
                      landlord="Connexus")
-    await write_case(acts, retired, RETIRED, years_ago(10), closed=True, policy="retired-policy")
+    await write_case(acts, retired, RETIRED, years_ago(10, now=now), closed=True, policy="retired-policy")
     removed_people = [OLD, *EXTRA_OLD]
     kept_people = [MID, OPEN, RETIRED]
     all_needles = [n for p in removed_people + kept_people for n in p.needles]
@@ -221,17 +225,17 @@ async def test_a_sweep_removes_exactly_the_expired_cases_personal_data(time_env:
     for p in removed_people + kept_people:  # the data is really there to begin with, in many places
         assert {"complaints.resident_name", "correspondence.body", "contacts.notes", "timeline.detail",
                 "notifications.message"} <= set(before_hits[p.name]), before_hits[p.name]
-    before_figures = await figures(pool)
+    before_figures = await figures(pool, now)
     assert any(f["stage1"]["responded"] for f in before_figures if "stage1" in f)
 
     # Nothing in a sweep waits on a timer; left on, the test server's clock would jump years ahead
     # between runs, and the second sweep would find the five-year-old case expired too.
     with time_env.auto_time_skipping_disabled():
-        await sweep_twice(time_env, pool, tag, old, mid, extra, removed_people, kept_people, all_needles,
+        await sweep_twice(time_env, pool, now, tag, old, mid, extra, removed_people, kept_people, all_needles,
                           before_hits, before_figures)
 
 
-async def sweep_twice(time_env: WorkflowEnvironment, pool: asyncpg.Pool, tag: str, old: str, mid: str,
+async def sweep_twice(time_env: WorkflowEnvironment, pool: asyncpg.Pool, now: datetime, tag: str, old: str, mid: str,
                       extra: list[str], removed_people: list[Person], kept_people: list[Person],
                       all_needles: list[str], before_hits: dict[str, dict[str, int]],
                       before_figures: list[dict[str, Any]]) -> None:
@@ -242,7 +246,7 @@ async def sweep_twice(time_env: WorkflowEnvironment, pool: asyncpg.Pool, tag: st
             RetentionWorkflow.run, RetentionSweep(batch_size=2), id=f"retention-{tag}-1", task_queue=queue,
             result_type=SweepResult)
         assert sorted(result.removed) == sorted([old, *extra]) and result.removed_count == 3
-        assert abs(result.as_of - datetime.now(LONDON)) < timedelta(minutes=5)  # as_of defaults to now
+        assert abs(result.as_of - now) < timedelta(minutes=5)  # as_of defaults to now, the server's
         assert result.skipped_unknown_policy == ["retired-policy"]
 
         after_hits = await text_hits(pool, all_needles)
@@ -254,14 +258,14 @@ async def sweep_twice(time_env: WorkflowEnvironment, pool: asyncpg.Pool, tag: st
                 assert after_hits[needle] == before_hits[needle], (needle, before_hits[needle], after_hits[needle])
 
         # The anonymous figures are exactly what they were.
-        assert await figures(pool) == before_figures
+        assert await figures(pool, now) == before_figures
 
         # What is kept of the removed case, and the event that says what happened.
         row = await pool.fetchrow("SELECT * FROM complaints WHERE reference = $1", old)
         assert row["resident_name"] == "[removed]" and row["resident_address"] is None
         assert row["postcode"] is None and row["personal_data_removed_at"] is not None
         assert (row["stage"], row["status"], row["received_at"], row["landlord"]) == (
-            "closed", "closed", years_ago(7, 40), "Northgate Homes")
+            "closed", "closed", years_ago(7, 40, now), "Northgate Homes")
         letter = await pool.fetchrow("SELECT * FROM correspondence WHERE reference = $1", old)
         assert (letter["body"], letter["recipient"], letter["address"]) == (REMOVED, REMOVED, REMOVED)
         assert letter["kind"] == "acknowledgement" and old in letter["subject"]
@@ -298,7 +302,7 @@ async def sweep_twice(time_env: WorkflowEnvironment, pool: asyncpg.Pool, tag: st
             result_type=SweepResult)
         assert again.removed_count == 0 and again.removed == []
         assert await pool.fetch("SELECT * FROM timeline ORDER BY reference, seq") == snapshot
-        assert await figures(pool) == before_figures
+        assert await figures(pool, now) == before_figures
 
 
 class _AnyStr:
@@ -423,3 +427,66 @@ async def test_retention_run_sweeps_now_through_the_real_worker(dev_env: Workflo
     assert await pool.fetchval("SELECT resident_name FROM complaints WHERE reference = $1", ref) == "[removed]"
     r = cli("retention", "run", "--as-of", "2026-13-01", env=env)
     assert r.returncode == 2 and r.stderr.startswith("error:"), r
+
+
+# -- issue 16, point 8: no sweep from the future, a dry run, the whole timeline ---------------------
+def test_a_sweep_as_of_a_day_to_come_is_refused() -> None:
+    """`retention run --as-of 2033-01-01` removed, at once, data whose retention had not ended."""
+    tomorrow = (datetime.now(LONDON).date() + timedelta(days=1)).isoformat()
+    r = cli("retention", "run", "--as-of", tomorrow, env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r
+    assert r.stderr.startswith(f"error: --as-of: {tomorrow} is after today"), r
+
+
+async def test_a_dry_run_lists_what_a_sweep_would_remove_and_removes_nothing(pool: asyncpg.Pool,
+                                                                             db_url: str) -> None:
+    acts = CaseRecordActivities(pool)
+    old, kept = f"RET-{uuid.uuid4().hex[:6].upper()}", f"RET-{uuid.uuid4().hex[:6].upper()}"
+    await write_case(acts, old, OLD, years_ago(7, 40), closed=True)
+    await write_case(acts, kept, MID, years_ago(1), closed=True)
+    before = await pool.fetch("SELECT * FROM complaints ORDER BY reference")
+    env = {"TEMPORAL_ADDRESS": "127.0.0.1:1", "COMPLAINTS_DATABASE_URL": db_url}  # no Temporal needed
+    r = await acli("retention", "run", "--dry-run", "--batch-size", "1", env=env)
+    assert r.returncode == 0 and not r.stderr, r
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("dry run as of ") and "would be removed from 1 case(s); nothing was removed" in lines[0]
+    assert lines[1:] == [f"  {old}"], r.stdout
+    r = await acli("retention", "run", "--dry-run", "--json", env=env)
+    assert json.loads(r.stdout)["would_remove"] == [old], r
+    assert await pool.fetch("SELECT * FROM complaints ORDER BY reference") == before
+    r = cli("retention", "run", "--dry-run", env={"COMPLAINTS_DATABASE_URL": ""})
+    assert r.returncode == 2 and "COMPLAINTS_DATABASE_URL" in r.stderr, r
+
+
+async def test_the_cli_timeline_shows_what_the_case_record_added(dev_env: WorkflowEnvironment, pool: asyncpg.Pool,
+                                                                db_url: str, dev_now: Callable[[], datetime]) -> None:
+    """The sweep writes `personal_data_removed` to the case record after the case has ended; `timeline` showed
+    only the case's own events. It shows the record's too, and once the data is removed, the record's
+    (scrubbed) copy of each event; a case whose history Temporal no longer keeps is read from the record."""
+    from tests.support import complaint, new_reference, start, wait_for, worker
+
+    ref = new_reference("RETT")
+    queue = f"retention-timeline-{ref}"
+    env = {"TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+           "TEMPORAL_NAMESPACE": dev_env.client.namespace, "COMPLAINTS_DATABASE_URL": db_url}
+    async with worker(dev_env, pool, queue):  # an ended case still answers queries through a worker
+        handle = await start(dev_env, complaint(ref, dev_now().astimezone(LONDON).replace(microsecond=0)), queue)
+        await wait_for(handle, lambda s: s.status.value == "investigating", "acknowledged")
+        await handle.terminate("test over")
+        await pool.execute("UPDATE complaints SET closed_at = $2 WHERE reference = $1", ref, years_ago(8))
+        removed = await ActivityEnvironment().run(RetentionActivities(pool).remove_personal_data,
+                                                  RemoveBatch(references=[ref], as_of=NOW, sweep_id="sweep/t"))
+        assert [c.reference for c in removed.removed] == [ref]
+        r = await acli("timeline", ref, "--json", env=env)
+        assert r.returncode == 0 and not r.stderr, r
+        events = json.loads(r.stdout)
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+        assert events[-1]["kind"] == "personal_data_removed"
+        appointed = next(e for e in events if e["kind"] == "handler_appointed")
+        assert appointed["summary"] == "Handler appointed (details removed under retention policy)", appointed
+        r = await acli("timeline", ref, env=env)
+        assert r.returncode == 0 and "personal_data_removed" in r.stdout.splitlines()[-1], r
+
+    # Temporal no longer holds the case (another namespace here): the record alone answers.
+    r = await acli("timeline", ref, "--json", env={**env, "TEMPORAL_NAMESPACE": "nowhere"})
+    assert r.returncode == 0 and json.loads(r.stdout) == events, r

@@ -137,3 +137,28 @@ def test_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
 def test_no_database_is_one_line_exit_1() -> None:
     one_error_line(cli("list"), 1, "COMPLAINTS_DATABASE_URL")
     one_error_line(cli("list", db_url="postgresql://nobody@127.0.0.1:1/none"), 1, "case record")
+
+
+async def test_remove_a_sitting_but_never_one_a_case_is_booked_on(db_url: str) -> None:
+    """Issue 16, point 13: there was no way to remove a sitting."""
+    free, booked = today_in_london() + timedelta(days=30), today_in_london() + timedelta(days=44)
+    for day in (free, booked):
+        assert cli("add", "--landlord", "Optivo", "--date", day.isoformat(), db_url=db_url).returncode == 0
+    conn = await asyncpg.connect(db_url)
+    try:
+        sitting_id = await conn.fetchval("SELECT id FROM panel_sittings WHERE sits_on = $1", booked)
+        await conn.execute("INSERT INTO complaints (reference, workflow_id, policy_id, policy_version, landlord,"
+                           " nation, received_at, channel, resident_name, summary, stage, status) VALUES"
+                           " ('SIT-1', 'complaint-SIT-1', 'optivo', '1', 'Optivo', 'england-and-wales', now(),"
+                           " 'phone', 'A B', 'x', 'stage-2', 'awaiting-panel')")
+        await conn.execute("INSERT INTO panel_bookings (reference, sitting_id) VALUES ('SIT-1', $1)", sitting_id)
+
+        r = cli("remove", "--landlord", "optivo", "--date", free.isoformat(), db_url=db_url)
+        assert r.returncode == 0 and r.stdout.startswith(f"removed: Optivo review panel sits on {free:%A}"), r
+        r = cli("remove", "--landlord", "Optivo", "--date", booked.isoformat(), db_url=db_url)
+        one_error_line(r, 1, f"refused: 1 case is booked on the Optivo sitting of {booked.isoformat()} (SIT-1)")
+        r = cli("remove", "--landlord", "Optivo", "--date", free.isoformat(), db_url=db_url)
+        one_error_line(r, 1, f"no Optivo sitting on {free.isoformat()}")
+        assert [r["sits_on"] for r in await conn.fetch("SELECT sits_on FROM panel_sittings")] == [booked]
+    finally:
+        await conn.close()

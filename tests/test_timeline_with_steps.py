@@ -78,7 +78,7 @@ async def test_open_case_registers_the_complaint_and_returns_its_pinned_policy_a
     assert first.calendar == await env.run(acts.load_calendar, calendar_request(c, policy))
     row = await pool.fetchrow("SELECT policy_version, status, count(*) OVER () AS n FROM complaints WHERE reference=$1",
                               ref)
-    assert (row["policy_version"], row["status"], row["n"]) == (policy.version, "filed", 1)
+    assert (row["policy_version"], row["status"], row["n"]) == (policy.pinned_version, "filed", 1)  # with its hash
 
 
 async def test_open_case_refuses_an_unknown_policy_without_registering(pool: asyncpg.Pool) -> None:

@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -126,12 +127,13 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, **env}, timeout=60)
 
 
-async def test_each_search_attribute_finds_exactly_the_right_cases(dev_env: WorkflowEnvironment, db_url: str) -> None:
+async def test_each_search_attribute_finds_exactly_the_right_cases(dev_env: WorkflowEnvironment, db_url: str,
+                                                                   dev_now: Callable[[], datetime]) -> None:
     client = dev_env.client
     queue = f"vis-{uuid.uuid4().hex[:10]}"
     refs = {k: new_reference(f"VIS{k}") for k in "ABCDE"}
     ids = {k: workflow_id(r) for k, r in refs.items()}
-    now = datetime.now(LONDON).replace(microsecond=0)
+    now = dev_now().astimezone(LONDON).replace(microsecond=0)
     pool = await create_pool(db_url)
     try:
         async with case_worker(dev_env, pool, queue):
@@ -232,13 +234,14 @@ async def test_each_search_attribute_finds_exactly_the_right_cases(dev_env: Work
         await pool.close()
 
 
-async def test_quoted_values_match_literally_on_the_server(dev_env: WorkflowEnvironment) -> None:
+async def test_quoted_values_match_literally_on_the_server(dev_env: WorkflowEnvironment,
+                                                           dev_now: Callable[[], datetime]) -> None:
     """A value with quotes finds exactly its case; an injection attempt finds nothing, and is no error."""
     client = dev_env.client
     queue = f"vis-idle-{uuid.uuid4().hex[:10]}"  # no worker: the search attributes stay as started
     tricky = "o'brien 'x' 3rd"
     handle = await client.start_workflow(
-        ComplaintWorkflow.run, complaint(new_reference("VISQ"), datetime.now(LONDON)), id=f"complaint-VISQ-{queue}",
+        ComplaintWorkflow.run, complaint(new_reference("VISQ"), dev_now()), id=f"complaint-VISQ-{queue}",
         task_queue=queue, search_attributes=TypedSearchAttributes([SearchAttributePair(sa.CASE_HANDLER, tricky)]))
     try:
         await eventually(client, build_query(ListFilters(handler=tricky, task_queue=queue)), {handle.id})

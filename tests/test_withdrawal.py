@@ -12,16 +12,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import ActivityEnvironment
 
+from activities.db import create_pool
+from activities.retention import RetentionActivities
 from domain import search_attributes as sa
 from domain.case import Stage, Status
 from domain.contract import workflow_id
-from tests.faults.stack import FaultStack, fault_stack
+from domain.policy import POLICY_PATH_ENV
+from tests.faults.stack import TEST_POLICIES, FaultStack, fault_stack
 from tests.stack_cases import (
     cli,
     file_case,
@@ -33,6 +38,7 @@ from tests.stack_cases import (
     wait_closed,
     wait_for_status,
 )
+from workflows.retention import FindCases
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -93,3 +99,53 @@ async def test_the_withdraw_command_closes_the_case_with_the_policys_letter(stac
     # Once: a closed case takes no more messages.
     r = await cli(stack, "withdraw", ref, "--by", "Priya Shah")
     assert r.code == 1 and "has ended" in r.err, r.err
+
+
+async def test_a_terminated_case_is_found_by_the_sweep_and_marked_ended_abnormally(
+    stack: FaultStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No code runs in a terminated case: the ended-cases sweep marks its record, for operators (status,
+    list) and for retention (closed_at), and leaves every row the case wrote as it was."""
+    assert stack.client is not None
+    ref = new_reference("TERMINATED")
+    await file_case(stack, ref)
+    await wait_for_status(stack.client, ref, Status.INVESTIGATING)
+    handle = stack.client.get_workflow_handle(workflow_id(ref))
+    written = timeline_rows(await timeline(handle))
+    await handle.terminate("stopped by an operator by mistake")
+    assert await wait_closed(handle) is WorkflowExecutionStatus.TERMINATED
+    ended_at = (await handle.describe()).close_time
+
+    r = await cli(stack, "ended-cases", "run", "--json")
+    assert r.code == 0 and ref in [c["reference"] for c in json.loads(r.out)["marked"]], r.out + r.err
+    rec = await record(stack.database_url, ref)
+    case = rec["case"]
+    assert (case["status"], case["closed_at"]) == ("ended-abnormally", ended_at)
+    assert case["stage"] == "stage-1" and case["resident_name"] == "Maria Jones"
+    assert all(d["met_at"] is not None or d["cancelled"] for d in rec["deadlines"]), rec["deadlines"]
+    assert rec["timeline"][:-1] == written, "every row the case wrote, untouched"
+    assert rec["timeline"][-1][1] == "ended_abnormally" and "terminated" in rec["timeline"][-1][4]
+    # Once: a second sweep finds it marked already.
+    r = await cli(stack, "ended-cases", "run", "--json")
+    assert r.code == 0 and ref not in [c["reference"] for c in json.loads(r.out)["marked"]], r.out
+    assert len((await record(stack.database_url, ref))["timeline"]) == len(rec["timeline"])
+
+    # Operators see it stopped, not investigating with a deadline ahead.
+    r = await cli(stack, "status", ref)
+    assert r.code == 0 and "stage: stage-1 (ended-abnormally)" in r.out and "terminated" in r.out, r.out + r.err
+    r = await cli(stack, "list", "--task-queue", stack.task_queue, "--json")
+    rows = {c["reference"]: c for c in json.loads(r.out)["cases"]}
+    assert rows[ref]["status"] == "ended-abnormally" and rows[ref]["next_deadline"] is None
+    r = await cli(stack, "list", "--status", "ended-abnormally", "--task-queue", stack.task_queue, "--json")
+    assert r.code == 0 and [c["reference"] for c in json.loads(r.out)["cases"]] == [ref], r.out + r.err
+    # Retention counts from when it stopped: past the policy's six years the sweep finds it, not before.
+    assert ended_at is not None
+    monkeypatch.setenv(POLICY_PATH_ENV, str(TEST_POLICIES))
+    pool = await create_pool(stack.database_url)
+    try:
+        find = RetentionActivities(pool).find_cases_past_retention
+        found = [await ActivityEnvironment().run(find, FindCases(as_of=ended_at + timedelta(days=years * 366),
+                                                                 limit=1000)) for years in (5, 7)]
+    finally:
+        await pool.close()
+    assert ref not in found[0].references and ref in found[1].references

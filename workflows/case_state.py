@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from domain import search_attributes as sa
     from domain.calendar import CalendarSnapshot
     from domain.case import Breach, CaseEvent, CaseStatus, Deadline, DeadlineKind, Extension, Stage, Status
@@ -55,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deadline_book import DeadlineBook
     from workflows.messages import Refused
 
-from workflows.continuation import CONTINUE_AS_NEW, Rest, history_is_long, later
+from workflows.continuation import CONTINUE_AS_NEW, MAX_CASE_FILE_BYTES, Rest, history_is_long, later
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Outages (a database restart) are ridden out with backoff; errors that cannot pass are named.
@@ -68,7 +70,7 @@ RETRY = RetryPolicy(
 FUTURE_TOLERANCE = timedelta(minutes=5)
 # The timeline the workflow keeps (the query's answer and what continue-as-new carries): the newest events
 # within this many bytes of JSON. An ordinary case is a few dozen events of a few hundred bytes.
-TIMELINE_KEPT_BYTES = 256 * 1024
+TIMELINE_KEPT_BYTES = 64 * 1024
 # One record_events activity's events at most (its input stays well under the server's blob limit).
 BATCH_BYTES = 256 * 1024
 # workflow.patched id: a batch of timeline rows bounded by BATCH_BYTES (before it, one batch took them all).
@@ -81,6 +83,11 @@ DECISION_WORDS = {"upheld": "Upheld", "partly_upheld": "Partly upheld", "not_uph
 S1_ACK, S1_RESPONSE, ESC_WINDOW, ESC_TRIAGE = "stage1.acknowledgement", "stage1.response", "escalation.window", "escalation.triage"
 S2_CONTACT, S2_ACK, S2_RESPONSE, S2_SITTING = "stage2.contact", "stage2.acknowledgement", "stage2.response", "stage2.panel_sitting"
 COOLING_OFF, SURVEY_WINDOW = "ombudsman.cooling_off", "survey.answer"
+
+
+def json_bytes(model: BaseModel) -> int:
+    """The size of the model's JSON in bytes (a character may take four): what a payload carries."""
+    return len(type(model).__pydantic_serializer__.to_json(model))
 
 
 def long_date(d: date) -> str:
@@ -165,6 +172,11 @@ class CaseState:
                 setattr(self, attribute(name), getattr(case, name))
         self._book.deadlines = dict(case.deadlines)
         self._timeline_total = sum(self._timeline_bytes)
+        # Each unsaved event's JSON size by seq (computed once), and their sum: batches and the carried
+        # case file are bounded in bytes.
+        self._sizes = {e.seq: json_bytes(e) for e in self._unsaved}
+        self._unsaved_total = sum(self._sizes.values())
+        self._resting = False  # the procedure waits at a rest point (CaseState._rest)
 
     @workflow.query(name=Query.STATUS)
     def status(self) -> CaseStatus:
@@ -205,12 +217,16 @@ class CaseState:
             # Maybe written (the activity writes them even when its step fails, or runs on after a
             # cancellation); writing again is a no-op.
             self._unsaved = carried + self._unsaved
+            for e in carried:
+                self._sizes[e.seq] = json_bytes(e)
+                self._unsaved_total += self._sizes[e.seq]
             raise
         finally:
             self._in_flight -= 1
 
     async def _load_calendar(self) -> CalendarSnapshot:
-        return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy()),
+        return await self._act(Activity.LOAD_CALENDAR, calendar_request(self._c, self._require_policy(),
+                                                                    workflow.info().workflow_start_time),
                                CalendarSnapshot, "Load the working-day calendar")
 
     def _calendar(self) -> CalendarSnapshot:
@@ -253,8 +269,9 @@ class CaseState:
         return d
 
     def _mark(self, trigger: Trigger, deadline_key: str, kind: str, summary: str, actor: str = "system",
-              decision: str | None = None) -> None:
-        now = workflow.now()
+              decision: str | None = None, at: datetime | None = None) -> None:
+        """The event `trigger` happened `at` (now by default; a letter's event at the instant it was issued)."""
+        now = at or workflow.now()
         self._triggers[trigger] = now
         d = self._book.meet(deadline_key, now)
         self._wake = True
@@ -276,29 +293,32 @@ class CaseState:
         self._seq += 1
         event = CaseEvent(seq=self._seq, at=at or workflow.now(), kind=kind, stage=self._stage,
                           actor=actor, summary=summary, detail=detail or {})
-        self._keep(event)
+        size = self._keep(event)
         self._unsaved.append(event)
+        self._sizes[event.seq] = size
+        self._unsaved_total += size
         if kind not in QUIET_EVENTS:
             workflow.logger.info("case event: %s", kind, extra={"reference": self._c.reference,
                                                                  "stage": self._stage.value, "event": kind})
 
-    def _keep(self, event: CaseEvent) -> None:
+    def _keep(self, event: CaseEvent) -> int:
         """Keep the newest events up to TIMELINE_KEPT_BYTES: the query's answer and the case file stay
         bounded however many messages the case takes (all of them are in the case record)."""
-        size = len(event.model_dump_json())
+        size = json_bytes(event)
         self._timeline.append(event)
         self._timeline_bytes.append(size)
         self._timeline_total += size
         while self._timeline_total > TIMELINE_KEPT_BYTES and len(self._timeline) > 1:
             self._timeline.pop(0)
             self._timeline_total -= self._timeline_bytes.pop(0)
+        return size
 
     def _take_unsaved(self) -> list[CaseEvent]:
         """The pending timeline rows for one activity: all of them, or as many as fit in BATCH_BYTES (one
         activity's input stays under the server's blob limit after a burst of messages)."""
         total, n = 0, 0
         for event in self._unsaved:
-            total += len(event.model_dump_json())
+            total += self._sizes[event.seq]
             if n and total > BATCH_BYTES:
                 break
             n += 1
@@ -306,6 +326,7 @@ class CaseState:
             taken, self._unsaved = self._unsaved[:n], self._unsaved[n:]
         else:
             taken, self._unsaved = self._unsaved, []
+        self._unsaved_total -= sum(self._sizes.pop(e.seq) for e in taken)
         return taken
 
     class _RefusalScope:
@@ -344,26 +365,48 @@ class CaseState:
         continue as new from here (the next run resumes at this wait)."""
         if self._resume_at == rest.value:
             self._resume_at = None
-        while True:
-            await workflow.wait_condition(lambda: done() or self._may_continue_now())
-            if done():
-                return
-            if workflow.patched(CONTINUE_AS_NEW):
-                self._continue_as_new(rest)
-            self._may_continue = False  # a history from before continue-as-new: it rests as it always did
+        self._resting = True
+        try:
+            while True:
+                await workflow.wait_condition(lambda: done() or self._may_continue_now())
+                if done():
+                    return
+                if workflow.patched(CONTINUE_AS_NEW):
+                    self._continue_as_new(rest)
+                self._may_continue = False  # a history from before continue-as-new: it rests as it always did
+        finally:
+            self._resting = False
+
+    def _wants_to_continue(self) -> bool:
+        """At rest with a long history: the case continues as new as soon as it is quiet. Meanwhile the
+        persister holds back (a case that writes after every message would never be quiet); the rows
+        wait in the case file, as long as they fit in one batch."""
+        return (self._resting and self._may_continue and self._unsaved_total <= BATCH_BYTES
+                and history_is_long())
 
     def _may_continue_now(self) -> bool:
         """Long history and a quiet case: no handler running, no activity in flight, every row written."""
-        return (self._may_continue and self._in_flight == 0 and not self._unsaved and not self._pending_letters
-                and not self._calendar_lock.locked() and workflow.all_handlers_finished() and history_is_long())
+        return (self._wants_to_continue() and self._in_flight == 0 and not self._pending_letters
+                and not self._calendar_lock.locked() and workflow.all_handlers_finished())
 
-    def _continue_as_new(self, rest: Rest) -> NoReturn:
+    def _continue_as_new(self, rest: Rest) -> None:
+        """Continue as new from `rest`, carrying the case file; returns only if the file cannot fit in one
+        payload even with the timeline cut to its newest event (then this run goes on to the caps)."""
         case = self._case_file().model_copy(update={"resume_at": rest.value, "continued": self._continued + 1})
+        data = case.model_dump(mode="json")
+        size = json_bytes(case)
+        while size > MAX_CASE_FILE_BYTES and len(data["timeline"]) > 1:
+            # The oldest kept events go first: every event is in the case record already.
+            size -= data["timeline_bytes"].pop(0)
+            data["timeline"].pop(0)
         info = workflow.info()
-        workflow.logger.info("case continues as new", extra={
-            "reference": self._c.reference, "stage": self._stage.value, "rest": rest.value,
-            "history_events": info.get_current_history_length(), "run": case.continued})
-        workflow.continue_as_new({CONTINUED: case.model_dump(mode="json")})
+        extra = {"reference": self._c.reference, "stage": self._stage.value, "rest": rest.value,
+                 "history_events": info.get_current_history_length(), "case_file_bytes": size}
+        if size > MAX_CASE_FILE_BYTES:
+            workflow.logger.warning("case file too large to continue as new", extra=extra)
+            return
+        workflow.logger.info("case continues as new", extra=extra)
+        workflow.continue_as_new({CONTINUED: data})
 
     def _validate(self, check) -> None:
         try:
@@ -410,6 +453,13 @@ class CaseState:
                 if self._finished:
                     return
                 continue  # a step's activity took them (CaseState._act) between the wake-up and now
+            if self._wants_to_continue():
+                if workflow.patched(CONTINUE_AS_NEW):
+                    # Held until the case continues as new (carrying these rows) or moves on, or they
+                    # outgrow one batch.
+                    await workflow.wait_condition(lambda: not self._wants_to_continue() or self._finished)
+                    continue
+                self._may_continue = False
             batch = self._take_unsaved()
             await self._act(Activity.RECORD_EVENTS, self._batch(batch), int, "Record case events")
 

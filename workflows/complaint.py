@@ -25,10 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import NOT_THIS_CASE, Activity, OpenCase, OpenedCase, RegisterComplaint
     from workflows.messages import Refused, parse
 
-from workflows.case_state import ACTIVITY_TIMEOUT
+from workflows.case_state import ACTIVITY_TIMEOUT, FUTURE_TOLERANCE
 from workflows.closure import Closure
 from workflows.deadline_keeper import DeadlineKeeper
 from workflows.ombudsman import OmbudsmanStep
+from workflows.staffing import Staffing
 from workflows.stage_one import Stage1
 from workflows.stage_two import Stage2
 from workflows.withdrawal import Withdrawal
@@ -51,10 +52,12 @@ REGISTER_BEFORE_CALENDAR = "register-before-calendar"
 # One open_case activity (policy, case row, calendar) instead of three, and timeline rows carried by the
 # step that writes the case record anyway (CaseState._act), instead of a record_events after it.
 OPEN_IN_ONE_ACTIVITY = "open-in-one-activity"
+# A received_at later than the start (beyond FUTURE_TOLERANCE) fails the start instead of opening a case.
+REFUSE_FUTURE_RECEIPT = "refuse-future-receipt"
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, Withdrawal):
+class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, Withdrawal, Staffing):
     """The procedure: Stage 1, escalation, Stage 2, the Ombudsman step, closure."""
 
     @workflow.init
@@ -109,11 +112,20 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, 
 
     async def _open(self, filed: FileComplaint) -> None:
         """A new case: open it, and follow the procedure from the start."""
+        # Received later than it was filed: no deadline can count from a day that has not come (and the
+        # calendar would not cover the days between). Refused once, before anything is recorded; cases
+        # filed before this check (no marker) go on as they were.
+        if filed.received_at > workflow.now() + FUTURE_TOLERANCE and workflow.patched(REFUSE_FUTURE_RECEIPT):
+            raise ApplicationError(
+                f"the complaint cannot be filed: received_at {filed.received_at.isoformat()} is later than now "
+                f"({workflow.now().isoformat(timespec='seconds')}); send the time it was received",
+                type="InvalidComplaint", non_retryable=True)
         self._timeline_with_steps = workflow.patched(OPEN_IN_ONE_ACTIVITY)
         try:
             if self._timeline_with_steps:
                 opened: OpenedCase = await self._act(
-                    Activity.OPEN_CASE, OpenCase(complaint=filed, workflow_id=workflow.info().workflow_id),
+                    Activity.OPEN_CASE, OpenCase(complaint=filed, workflow_id=workflow.info().workflow_id,
+                                                      opened_at=workflow.info().workflow_start_time),
                     OpenedCase, "Open the case: policy, case record, calendar"
                 )
                 policy = self._policy = opened.policy

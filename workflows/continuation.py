@@ -24,6 +24,9 @@ CONTINUE_AS_NEW = "continue-as-new"
 # 3,500 events stays under the 10,000-signal and 2,000-update caps as well as the 51,200-event limit.
 MAX_EVENTS = 3_500
 MAX_HISTORY_BYTES = 20 * 1024 * 1024  # of the 50 MB limit
+# The case file a continued run starts from is one payload: under the server's blob limit (1.5 MiB,
+# localstack/server_limits.py) with room for encryption. Its timeline is cut to fit (oldest events first).
+MAX_CASE_FILE_BYTES = 1024 * 1024
 
 
 class Rest(StrEnum):

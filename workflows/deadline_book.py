@@ -17,6 +17,14 @@ from domain.policy import DeadlineRule
 REMINDER_TIME = time(9, 0)
 
 
+def kept_due(cal: CalendarSnapshot, trigger_at: datetime, length: int, unit: wd.DeadlineUnit,
+             extended_by: int = 0) -> tuple[date, datetime]:
+    """The due date and the instant it passes: the one function that dates a deadline, for the book and for
+    every letter that promises one (workflows/letter_dates.py), so the two cannot disagree."""
+    at = wd.due_instant(cal, trigger_at, length, unit, extended_by)
+    return wd.due_day(at, unit), at
+
+
 @dataclass(frozen=True)
 class Wakeup:
     at: datetime
@@ -38,9 +46,7 @@ class DeadlineBook:
     # -- computing -------------------------------------------------------------------------------
     @staticmethod
     def _due(cal: CalendarSnapshot, d: Deadline) -> tuple[date, datetime]:
-        """The due date and the instant it passes, both through domain.calendar's one path."""
-        at = wd.due_instant(cal, d.trigger_at, d.length, d.unit, d.extended_by)
-        return wd.due_day(at, d.unit), at
+        return kept_due(cal, d.trigger_at, d.length, d.unit, d.extended_by)
 
     @staticmethod
     def _reminder(cal: CalendarSnapshot, d: Deadline) -> datetime | None:
@@ -61,8 +67,7 @@ class DeadlineBook:
         trigger_at: datetime,
         kind: DeadlineKind = DeadlineKind.DUTY,
     ) -> Deadline:
-        at = wd.due_instant(cal, trigger_at, rule.length, rule.unit)
-        due = wd.due_day(at, rule.unit)
+        due, at = kept_due(cal, trigger_at, rule.length, rule.unit)
         deadline = Deadline(
             key=key,
             label=rule.label,

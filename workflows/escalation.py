@@ -12,7 +12,14 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import DeadlineKind, Stage, Status
-    from domain.contract import RefuseEscalation, RequestReview, Signal, Update, UpdateResult
+    from domain.contract import (
+        AcceptEscalation,
+        RefuseEscalation,
+        RequestReview,
+        Signal,
+        Update,
+        UpdateResult,
+    )
     from domain.policy import Trigger
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
@@ -44,7 +51,9 @@ class Escalation(Letters):
         if policy.escalation.triage is not None:
             triage = self._book.get(ESC_TRIAGE)
             assert triage is not None
-            await self._rest(Rest.ESCALATION_TRIAGE, lambda: self._refusal is not None or triage.passed_at is not None)
+            # Met: the landlord accepted the escalation before the triage ended (accept_escalation).
+            await self._rest(Rest.ESCALATION_TRIAGE, lambda: self._refusal is not None or triage.passed_at is not None
+                             or triage.met_at is not None)
         if self._refusal is not None:
             self._book.cancel(ESC_TRIAGE)
             self._book.cancel(S2_CONTACT)
@@ -82,6 +91,31 @@ class Escalation(Letters):
             self._wake = True
             self._event("escalation_requested", "The resident asked for a review", at=at, actor="resident",
                         detail={"reasons": request.reasons})
+
+    @workflow.update(name=Update.ACCEPT_ESCALATION)
+    def accept_escalation(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        acceptance = parse(AcceptEscalation, payload)
+        self._book.meet(ESC_TRIAGE, workflow.now())  # ends the triage wait: Stage 2 starts now
+        self._wake = True
+        self._event("escalation_accepted", "Escalation accepted: Stage 2 starts now", actor=acceptance.by,
+                    detail={"deadline": ESC_TRIAGE, "notes": acceptance.notes})
+        self._publish()
+        return UpdateResult(message="Escalation accepted; Stage 2 starts now")
+
+    @accept_escalation.validator
+    def _validate_accept_escalation(self, payload: RawValue = NO_PAYLOAD) -> None:
+        def check() -> None:
+            parse(AcceptEscalation, payload)
+            self._require_policy_or_refuse()
+            if self._review_request is None:
+                raise Refused("accept_escalation: the resident has not asked for a review")
+            if self._refusal is not None:
+                raise Refused("accept_escalation: the escalation has already been refused")
+            triage = self._book.get(ESC_TRIAGE)
+            if self._stage is not Stage.STAGE1 or triage is None or not triage.open or triage.passed_at is not None:
+                raise Refused("accept_escalation: there is no escalation waiting to be accepted (Stage 2 has "
+                              "already begun, or this policy has no triage)")
+        self._validate(check)
 
     @workflow.update(name=Update.REFUSE_ESCALATION)
     def refuse_escalation(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:

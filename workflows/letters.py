@@ -7,36 +7,60 @@ letters wait for it). Also the wording shared by several letters (responses, the
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain import calendar as wd
     from domain.case import Stage, Status
     from domain.contract import StageResponse, SupplyContactDetails, Update, UpdateResult
     from domain.records import Activity, LetterRequest, LetterSent, Notification
+    from workflows import letter_dates as dates
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, CaseState, long_date
+
+# workflow.patched ids: each guards a change in the commands a running case issues.
+# A letter's event (acknowledged, responded...) is recorded at the instant the letter was issued with its
+# dates, not when the send returned, so the deadlines the case opens from it are the dates it states.
+DATED_AT_ISSUE = "letters-dated-at-issue"
+
+Dated = Callable[[datetime], dict[str, str]]
 
 
 class Letters(CaseState):
     """Sending letters, and waiting for contact details when one cannot be delivered."""
 
-    async def _letter(self, key: str, kind: str, stage: Stage, fields: dict[str, str]) -> LetterSent:
+    async def _letter(self, key: str, kind: str, stage: Stage, fields: dict[str, str],
+                      dated: Dated | None = None) -> datetime:
+        """Send a letter; `dated(at)` gives the fields that state dates, for a letter issued at `at`.
+
+        Returns the instant to record the letter's event at: the instant of the attempt that was sent, so
+        every date the letter states is the date the case then keeps."""
         policy = self._require_policy()
-        return await self._send(LetterRequest(
+        issued: list[datetime] = []
+
+        def fill(at: datetime) -> dict[str, str]:
+            issued.append(at)
+            return dated(at) if dated is not None else {}
+
+        await self._send(LetterRequest(
             reference=self._c.reference, letter_key=key, kind=kind, stage=stage,
             recipient_name=self._c.resident.name, recipient_address=self._c.resident.address,
             recipient_email=self._c.resident.email, fields={"landlord": policy.landlord, **fields}
-        ))
+        ), fill)
+        # Cases that started before this change record the event when the send returned.
+        return issued[-1] if workflow.patched(DATED_AT_ISSUE) else workflow.now()
 
-    async def _send(self, request: LetterRequest) -> LetterSent:
-        """Send a letter; if it cannot be delivered, record the problem and wait for a fix."""
+    async def _send(self, request: LetterRequest, fill: Dated | None = None) -> LetterSent:
+        """Send a letter; if it cannot be delivered, record the problem and wait for a fix (then the dated
+        fields are worked out again, for the day it is sent)."""
         while True:
+            if fill is not None:
+                request = request.model_copy(update={"fields": {**request.fields, **fill(workflow.now())}})
             if self._contact_fix is not None and request.recipient_name == self._c.resident.name:
                 request = request.model_copy(update={"recipient_address": self._contact_fix.address,
                                                      "recipient_email": self._contact_fix.email})
@@ -83,10 +107,10 @@ class Letters(CaseState):
         o = self._require_policy().ombudsman
         return {"ombudsman": o.name, "ombudsman_contact": o.contact}
 
-    def _ombudsman_route_text(self) -> str:
+    def _ombudsman_route_text(self, at: datetime) -> str:
         o = self._require_policy().ombudsman
-        if o.cooling_off is not None:
-            ends = wd.due_date(self._calendar(), workflow.now(), o.cooling_off.length, o.cooling_off.unit)
+        ends = dates.cooling_off_ends(self._require_policy(), self._calendar(), self._triggers, at)
+        if ends is not None:
             # The period runs to the end of `ends`; a direct referral is accepted from the next day.
             return (f"If you are still unhappy, you can ask the {o.name} to review your complaint. You can ask a "
                     f"designated person (your MP, a local councillor or a tenant panel) to refer it now, or contact "

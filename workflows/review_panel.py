@@ -6,8 +6,6 @@ panel's decision (record_panel_decision), from which the Chair's final response 
 
 from __future__ import annotations
 
-from datetime import datetime, time
-
 from temporalio import workflow
 from temporalio.common import RawValue
 
@@ -25,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.policy import DeadlineRule, ReviewKind, Trigger
     from domain.records import Activity, BookSitting, PanelSitting
+    from workflows import letter_dates as dates
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, S2_RESPONSE, S2_SITTING, long_date
@@ -61,7 +60,7 @@ class ReviewPanel(Letters):
                 break
             await self._book_sitting(attending=True)
         assert self._sitting is not None
-        sat_at = datetime.combine(self._sitting.sits_on, time(10, 0), tzinfo=wd.LONDON)
+        sat_at = dates.sitting_instant(self._sitting.sits_on)
         self._triggers[Trigger.PANEL_SITTING] = sat_at
         self._event("panel_sat", f"Review panel sat on {self._sitting.sits_on.isoformat()}", at=sat_at,
                     detail={"sitting_id": self._sitting.id, "resident_panelists": len(self._panelists)})
@@ -85,7 +84,7 @@ class ReviewPanel(Letters):
         rule = DeadlineRule(label="Review panel sitting", length=0, unit=wd.DeadlineUnit.CALENDAR_DAYS,
                             trigger=Trigger.PANEL_SITTING, reminder_working_days_before=2)
         # The sitting is a window that ends when the panel has sat (the end of the sitting day).
-        sits_at = datetime.combine(self._sitting.sits_on, time(10, 0), tzinfo=wd.LONDON)
+        sits_at = dates.sitting_instant(self._sitting.sits_on)
         self._book.open_deadline(self._calendar(), S2_SITTING, rule, Stage.STAGE2, sits_at, kind=DeadlineKind.WINDOW)
         self._wake = True
         self._booked_attending = attending
@@ -105,10 +104,14 @@ class ReviewPanel(Letters):
                         detail={"old": previous.sits_on.isoformat(), "new": self._sitting.sits_on.isoformat(),
                                 "why": "resident asked to attend"})
         key = f"stage2.panel_sitting.{self._sitting.id}" + (".attending" if attending else "")
+        response_due = dates.panel_response_due(policy, self._calendar(), self._triggers, self._sitting.sits_on)
         await self._letter(key, "panel_sitting", Stage.STAGE2, {
             "sits_on": long_date(self._sitting.sits_on), "panel": roles,
             "attendance": "You have asked to attend; we have arranged it." if attending
             else "You do not need to attend. If you would like to, tell us and we will arrange it.",
+            # Known only if the response counts from an event the case has had (or the sitting itself).
+            "final_response_promise": f"\n\nWe will send you the final response by {long_date(response_due)}."
+            if response_due is not None else "",
         })
 
     @workflow.signal(name=Signal.REQUEST_TO_ATTEND)

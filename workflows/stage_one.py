@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.contract import StageResponse, Update, UpdateResult
     from domain.policy import ReviewKind, Trigger
     from domain.records import Activity, AppointStaff, StaffMember
+    from workflows import letter_dates as dates
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, ESC_WINDOW, S1_ACK, S1_RESPONSE, long_date
@@ -35,17 +36,16 @@ class Stage1(Letters):
         response = self._stage1_response
         assert response is not None
         window = policy.escalation.window
-        escalation_by = wd.due_date(self._calendar(), workflow.now(), window.length, window.unit)
-        await self._letter("stage1.response", "stage1_response", Stage.STAGE1, {
+        responded_at = await self._letter("stage1.response", "stage1_response", Stage.STAGE1, {
             **self._response_fields(response),
             "escalation_name": "review" if policy.stage2.kind is not ReviewKind.CODE_STAGE2 else "escalate",
-            "escalation_by": long_date(escalation_by),
-        })
+        }, lambda at: {"escalation_by": long_date(
+            dates.escalation_window_ends(policy, self._calendar(), self._triggers, at))})
         self._mark(Trigger.STAGE1_RESPONSE, S1_RESPONSE, "stage1_responded",
                    f"Stage 1 response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
-                   decision=response.decision)
-        self._open_deadline(ESC_WINDOW, window, Stage.STAGE1, kind=DeadlineKind.WINDOW)
-        self._set(Status.RESPONDED, f"a review request until {escalation_by.isoformat()}, else closure")
+                   decision=response.decision, at=responded_at)
+        escalation = self._open_deadline(ESC_WINDOW, window, Stage.STAGE1, kind=DeadlineKind.WINDOW)
+        self._set(Status.RESPONDED, f"a review request until {escalation.due_date.isoformat()}, else closure")
 
     async def _acknowledge(self) -> None:
         """Appoint the handler, acknowledge in writing, open the response deadline."""
@@ -60,15 +60,14 @@ class Stage1(Letters):
         self._event("handler_appointed", f"{self._handler.name} appointed to handle the complaint",
                     detail={"staff_id": self._handler.id, "role": self._handler.role})
         response_rule = policy.stage1.response
-        # The response date goes in the acknowledgement, so compute it as if acknowledged now.
-        provisional = wd.due_date(self._calendar(), self._trigger_time(response_rule.trigger, workflow.now()),
-                                  response_rule.length, response_rule.unit)
-        await self._letter(S1_ACK, "acknowledgement", Stage.STAGE1, {
+        acknowledged_at = await self._letter(S1_ACK, "acknowledgement", Stage.STAGE1, {
             "received_on": long_date(self._c.received_at.astimezone(wd.LONDON).date()),
             "summary": self._c.summary, "desired_outcome": self._c.desired_outcome or "(not stated)",
-            "handler": self._handler.name, "response_due": long_date(provisional),
-        })
-        self._mark(Trigger.ACKNOWLEDGED, S1_ACK, "acknowledged", "Complaint acknowledged in writing")
+            "handler": self._handler.name,
+        }, lambda at: {"response_due": long_date(
+            dates.stage1_response_due(policy, self._calendar(), self._triggers, at))})
+        self._mark(Trigger.ACKNOWLEDGED, S1_ACK, "acknowledged", "Complaint acknowledged in writing",
+                   at=acknowledged_at)
         self._open_deadline(S1_RESPONSE, response_rule, Stage.STAGE1)
         self._set(Status.INVESTIGATING, "the Stage 1 response (update submit_stage1_response)")
 

@@ -8,13 +8,10 @@ involved-resident participation.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-
 from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from domain import calendar as wd
     from domain.case import Stage, Status
     from domain.contract import (
         ContactKind,
@@ -25,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.policy import ParticipationMode, ReviewKind, Trigger
     from domain.records import Activity, AppointStaff, InvolvedCustomer, LetterRequest, StaffMember
+    from workflows import letter_dates as dates
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, S2_ACK, S2_CONTACT, S2_RESPONSE, long_date
@@ -53,13 +51,12 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
 
         response = self._final_response
         assert response is not None and self._reviewer is not None
-        await self._letter("stage2.final_response", "final_response", Stage.STAGE2, {
-            **self._response_fields(response), "ombudsman_route": self._ombudsman_route_text(),
-            "signed_by": self._reviewer.name,
-        })
+        sent_at = await self._letter("stage2.final_response", "final_response", Stage.STAGE2, {
+            **self._response_fields(response), "signed_by": self._reviewer.name,
+        }, lambda at: {"ombudsman_route": self._ombudsman_route_text(at)})
         self._mark(Trigger.FINAL_RESPONSE, S2_RESPONSE, "final_response_sent",
                    f"Final response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
-                   decision=response.decision)
+                   decision=response.decision, at=sent_at)
         self._book.cancel(S2_CONTACT)
         self._set(Status.FINAL_RESPONSE_SENT, "the Ombudsman step")
 
@@ -82,7 +79,6 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
                     detail={"staff_id": self._reviewer.id, "role": self._reviewer.role})
         if s2.kind is ReviewKind.REVIEW_PANEL:
             await self._book_sitting(attending=False)
-        response_due = self._provisional_stage2_due()
         participation = ""
         if self._participation_declined:
             participation = "\n\nAs you asked, no involved resident will take part in the review."
@@ -92,18 +88,13 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
         elif s2.participation.mode is ParticipationMode.RESIDENT_CHOSEN_PANELISTS:
             participation = (f"\n\nYou may choose up to {s2.participation.max_residents} involved residents "
                              "to sit on the panel, and you may ask to attend.")
-        await self._letter(S2_ACK, "stage2_acknowledgement", Stage.STAGE2, {
-            "reviewer": self._reviewer.name, "response_due": long_date(response_due), "participation": participation,
-        })
-        self._mark(Trigger.STAGE2_ACKNOWLEDGED, S2_ACK, "stage2_acknowledged", "Stage 2 acknowledged in writing")
-
-    def _provisional_stage2_due(self) -> date:
-        s2 = self._require_policy().stage2
-        if s2.kind is ReviewKind.REVIEW_PANEL and self._sitting is not None:
-            trigger = datetime.combine(self._sitting.sits_on, time(10, 0), tzinfo=wd.LONDON)
-        else:
-            trigger = workflow.now()
-        return wd.due_date(self._calendar(), trigger, s2.response.length, s2.response.unit)
+        sits_on = self._sitting.sits_on if self._sitting is not None else None
+        acknowledged_at = await self._letter(S2_ACK, "stage2_acknowledgement", Stage.STAGE2, {
+            "reviewer": self._reviewer.name, "participation": participation,
+        }, lambda at: {"response_due": long_date(
+            dates.stage2_response_due(policy, self._calendar(), self._triggers, at, sits_on))})
+        self._mark(Trigger.STAGE2_ACKNOWLEDGED, S2_ACK, "stage2_acknowledged", "Stage 2 acknowledged in writing",
+                   at=acknowledged_at)
 
     @workflow.signal(name=Signal.RECORD_CONTACT)
     def record_contact(self, payload: RawValue = NO_PAYLOAD) -> None:

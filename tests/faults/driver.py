@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -39,6 +39,7 @@ from domain.contract import (
     UpdateResult,
     workflow_id,
 )
+from tests.clock import server_now, server_time
 from workflows.complaint import ComplaintWorkflow
 
 COMPRESSED_CODE = "compressed-code"
@@ -63,7 +64,7 @@ def resident(**overrides: Any) -> Resident:
 
 def complaint(reference: str, policy: str = COMPRESSED_CODE, **overrides: Any) -> FileComplaint:
     data: dict[str, Any] = dict(
-        reference=reference, policy=policy, received_at=datetime.now(LONDON), channel=Channel.PHONE,
+        reference=reference, policy=policy, received_at=server_time().astimezone(LONDON), channel=Channel.PHONE,
         resident=resident(),
         property=Property(address="Flat 4, 12 Harbour Road, Bristol", postcode="BS1 4AA",
                           nation=Nation.ENGLAND_AND_WALES),
@@ -107,10 +108,13 @@ class Driver:
         refs = [f"{prefix}-{i:04d}" for i in range(n)]
         for i, ref in enumerate(refs):
             self.cases[ref] = Case(ref, answer_survey=i % answer_every == 0)
+        # Received now on the server's clock, which this process's need not share (tests/clock.py).
+        ahead = await server_now(self.client) - datetime.now(UTC)
 
         async def start(ref: str) -> None:
             async with self._limit:
-                await self.client.start_workflow(WORKFLOW_TYPE, complaint(ref, **overrides),
+                received = (datetime.now(UTC) + ahead).astimezone(LONDON)
+                await self.client.start_workflow(WORKFLOW_TYPE, complaint(ref, **{"received_at": received, **overrides}),
                                                  id=workflow_id(ref), task_queue=self.task_queue)
         await asyncio.gather(*(start(r) for r in refs))
         return refs

@@ -35,6 +35,7 @@ from activities.db import apply_schema, seed_reference_data
 from localstack.postgres import EmbeddedPostgres, create_database, wait_ready
 from localstack.temporal import TemporalDevServer, find_binary
 from starter.connection import Settings
+from tests.clock import learn_server_clock
 from worker import ensure_search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +101,7 @@ class FaultStack:
         client = await self.temporal.wait_ready(self.settings, asyncio.Event(), timeout=60)
         assert client is not None
         await ensure_search_attributes(client)  # idempotent; the dev server's flags already add them
+        await learn_server_clock(client)  # cases filed here are received by its clock (tests/clock.py)
         return client
 
     async def stop(self) -> None:

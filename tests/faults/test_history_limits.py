@@ -20,7 +20,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from domain import search_attributes as sa
 from domain.calendar import LONDON
 from domain.case import CaseEvent, CaseStatus, Status
 from domain.contract import Query, Signal, Update, UpdateResult, workflow_id
+from tests.clock import server_now
 from tests.faults.driver import complaint
 from tests.faults.stack import FaultStack, fault_stack
 
@@ -80,7 +80,8 @@ def contact(i: int, notes: str = "") -> dict[str, Any]:
 
 async def file(stack: FaultStack, policy: str = CODE, **overrides: Any) -> WorkflowHandle:
     assert stack.client is not None
-    c = complaint(f"H{uuid.uuid4().hex[:8].upper()}", policy=policy, received_at=datetime.now(LONDON), **overrides)
+    c = complaint(f"H{uuid.uuid4().hex[:8].upper()}", policy=policy, received_at=(await server_now(stack.client)).astimezone(LONDON),
+                  **overrides)
     return await stack.client.start_workflow("ComplaintWorkflow", c, id=workflow_id(c.reference),
                                              task_queue=stack.task_queue)
 
@@ -109,10 +110,15 @@ async def runs(client: Client, wid: str) -> list[str]:
     return [w.run_id for w in sorted(found, key=lambda w: w.start_time)]
 
 
+SERVER_SCHEDULING = (WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+                     WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND)
+
+
 async def task_failures(client: Client, wid: str) -> list[str]:
-    """Workflow tasks that failed or timed out, in every run of the case. Not counted: the server's refusal
-    of a continue-as-new because a message arrived meanwhile (UNHANDLED_COMMAND: the next task tries again
-    with the message)."""
+    """Workflow tasks that failed or timed out, in every run of the case. Not counted, the server's own
+    scheduling: a continue-as-new refused because a message arrived meanwhile (UNHANDLED_COMMAND), and a
+    task closed early to hand over more buffered messages than it may hold (FORCE_CLOSE_COMMAND, in a
+    burst); the next task takes the messages."""
     bad = []
     for run_id in await runs(client, wid):
         history = await client.get_workflow_handle(wid, run_id=run_id).fetch_history()
@@ -120,7 +126,7 @@ async def task_failures(client: Client, wid: str) -> list[str]:
             cause = e.workflow_task_failed_event_attributes.cause
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT or (
                     e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-                    and cause != WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND):
+                    and cause not in SERVER_SCHEDULING):
                 bad.append(f"{run_id}: {EventType.Name(e.event_type)} {WorkflowTaskFailedCause.Name(cause)}")
     return bad
 
@@ -151,6 +157,111 @@ def cli(stack: FaultStack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**stack.worker_env(), "TEMPORAL_ADDRESS": stack.temporal.address}
     return subprocess.run([sys.executable, "-m", "starter", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
+
+
+# -- 2: an oversized message is refused by the server, before it reaches the history -----------------------
+async def test_oversized_signals_are_refused_at_the_door(stack: FaultStack, conn: asyncpg.Connection) -> None:
+    handle = await file(stack)
+    await until(lambda: _status_is(handle, Status.INVESTIGATING), "the case to be acknowledged")
+    huge = contact(0, notes="x" * 1_900_000)  # 1.9 MB of notes; the contract allows 10,000 characters
+    refused = 0
+    for _ in range(30):
+        with pytest.raises(RPCError, match="(?i)size"):
+            await handle.signal(Signal.RECORD_CONTACT, huge)
+        refused += 1
+    assert refused == 30
+    # Nothing of them reached the history, and the case takes a valid message and answers.
+    described = await handle.describe()
+    assert described.raw_description.workflow_execution_info.history_size_bytes < 1_000_000
+    await handle.signal(Signal.RECORD_CONTACT, contact(1))
+    await until(lambda: _timeline_has(conn, handle.id.removeprefix("complaint-"), "contact_recorded"),
+                "the valid contact in the case record")
+    s = await status(handle)
+    assert s.status is Status.INVESTIGATING and s.next_deadline is not None and s.refused_messages == 0
+
+
+# -- 3: more messages than one run may take -------------------------------------------------------------
+async def test_a_case_takes_more_messages_than_one_run_may(stack: FaultStack, conn: asyncpg.Connection) -> None:
+    assert stack.client is not None
+    handle = await file(stack)
+    reference = handle.id.removeprefix("complaint-")
+    await until(lambda: _status_is(handle, Status.INVESTIGATING), "the case to be acknowledged")
+    for i in range(CONTACTS):
+        await handle.signal(Signal.RECORD_CONTACT, contact(i))
+        await asyncio.sleep(PACE_S)
+    for i in range(UPDATES):  # accepted at any time; each waits for the case's answer
+        await handle.execute_update(Update.SUPPLY_CONTACT_DETAILS, {"email": f"maria{i}@example.org"},
+                                    result_type=UpdateResult)
+    # The caps are behind it: the case still answers, and takes its Stage 1 response and a review request.
+    await handle.execute_update(Update.SUBMIT_STAGE1_RESPONSE, RESPONSE, result_type=UpdateResult)
+    await until(lambda: _status_is(handle, Status.RESPONDED), "the Stage 1 response letter")
+    await handle.signal(Signal.REQUEST_REVIEW, {"reasons": "The repair is still not done."})
+    await until(lambda: _timeline_has(conn, reference, "escalation_requested"), "the review request recorded")
+
+    assert len(await runs(stack.client, handle.id)) > 1, "the case continued as new"
+    assert await task_failures(stack.client, handle.id) == []
+    s = await status(handle)
+    assert s.refused_messages == 0 and s.extensions == [] and s.breaches == []
+    rows = await conn.fetch("SELECT seq, kind FROM timeline WHERE reference = $1 ORDER BY seq", reference)
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1)), "one sequence across every run"
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("contact_recorded") == CONTACTS
+    assert kinds.count("contact_details_supplied") == UPDATES
+    letters = await conn.fetch("SELECT kind, count(*) AS n FROM correspondence WHERE reference = $1 GROUP BY 1",
+                               reference)
+    assert {r["kind"]: r["n"] for r in letters} == {"acknowledgement": 1, "stage1_response": 1}
+    # The timeline query stays bounded and ends where the record does; the CLI prints the whole timeline.
+    events = await handle.query(Query.TIMELINE, result_type=list[CaseEvent])
+    assert events[-1].seq == len(rows) and len(events) < len(rows)
+    out = cli(stack, "timeline", reference, "--json")
+    assert out.returncode == 0, out.stderr
+    assert [e["seq"] for e in json.loads(out.stdout)] == list(range(1, len(rows) + 1))
+
+
+# -- 9: a burst of messages as fast as one client can send them ---------------------------------------------
+async def test_a_burst_of_contacts_stays_well_inside_the_deadlock_limit(tmp_path: Path) -> None:
+    # Its own stack, with the server's real caps: a burst cannot continue as new until it ebbs.
+    async with fault_stack(tmp_path, f"burst-{uuid.uuid4().hex[:8]}") as stack:
+        assert stack.client is not None
+        handle = await file(stack)
+        reference = handle.id.removeprefix("complaint-")
+        await until(lambda: _status_is(handle, Status.INVESTIGATING), "the case to be acknowledged")
+        started = time.monotonic()
+        await asyncio.gather(*(handle.signal(Signal.RECORD_CONTACT, contact(i)) for i in range(BURST)))
+        sent_in = time.monotonic() - started
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            await until(lambda: _timeline_has(conn, reference, "contact_recorded", BURST), "every contact recorded",
+                        300)
+        finally:
+            await conn.close()
+        assert await task_failures(stack.client, handle.id) == [], "no task ran past the deadlock detector"
+        s = await status(handle)
+        assert s.status is Status.INVESTIGATING and s.refused_messages == 0
+        worst = await _worst_task(stack.client, handle.id)
+        # Reported, not asserted: the server's task time includes decoding in the worker's event loop, which
+        # the deadlock detector does not watch (a deadlock shows above, as a failed task).
+        print(f"\nburst of {BURST} contacts sent in {sent_in:.1f} s ({BURST / sent_in:.0f}/s); the longest workflow "
+              f"task took {worst[1]} signals in {worst[0] * 1000:.0f} ms ({worst[0] * 1e6 / max(worst[1], 1):.0f} µs "
+              "per message, started to completed on the server)")
+
+
+async def _worst_task(client: Client, wid: str) -> tuple[float, int]:
+    """(seconds, signals) of the longest workflow task: started to completed, and the signals it took."""
+    worst = (0.0, 0)
+    for run_id in await runs(client, wid):
+        history = await client.get_workflow_handle(wid, run_id=run_id).fetch_history()
+        signals, started = 0, None
+        for e in history.events:
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                signals += 1
+            elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                started, taken, signals = e.event_time.ToDatetime(), signals, 0
+            elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started is not None:
+                took = (e.event_time.ToDatetime() - started).total_seconds()
+                if took > worst[0]:
+                    worst = (took, taken)
+    return worst
 
 
 # -- 3: a continue-as-new in the middle of Stage 2 changes nothing anyone can see -------------------------

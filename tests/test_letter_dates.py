@@ -1,0 +1,210 @@
+"""Every date a letter states is the date the case keeps: a property over every shipped, test and
+bench policy, every deadline rule a letter promises and every trigger that rule may count from.
+
+The case is played the way the workflow plays it: the letter's date comes from workflows/letter_dates.py
+(what the workflow calls) with the triggers the case has when the letter goes, and `at`, the instant the
+letter is issued; then the case marks the letter's event at that instant and opens the deadline in its
+DeadlineBook from the rule's trigger (what CaseState._open_deadline does). The letter, rendered by the
+send_letter activity's template, must state exactly the book's date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from activities import letters as templates
+from activities.calendar_data import build_snapshot
+from domain.calendar import LONDON, CalendarSnapshot, Nation
+from domain.case import Stage
+from domain.policy import POLICY_DIR, Policy, ReviewKind, Trigger, load_policy_file, triggers_at_opening
+from workflows import letter_dates as dates
+from workflows.case_state import long_date
+from workflows.deadline_book import DeadlineBook
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY_FILES = [*sorted(POLICY_DIR.glob("*.toml")), *sorted((ROOT / "tests" / "policies").glob("*.toml")),
+                *sorted((ROOT / "bench" / "policies").glob("*.toml")), *sorted((ROOT / "demo" / "policies").glob("*.toml"))]
+LONG_DATE = re.compile(r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) \d{1,2} [A-Z][a-z]+ \d{4}")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """When each event of a case happens (gaps from the one before), and where the home is."""
+
+    nation: Nation
+    received: datetime
+    gaps: tuple[timedelta, ...]  # acknowledgement, Stage 1 response, request, Stage 2 ack, sitting, final
+    sitting_after_days: int
+
+
+@cache
+def calendar(nation: Nation, year: int, closures: tuple[date, ...], closing: time) -> CalendarSnapshot:
+    return build_snapshot(nation, year, year + 3, closures=closures, closing_time=closing)
+
+
+def with_trigger(policy: Policy, rule_path: str, trigger: Trigger) -> Policy:
+    data = policy.model_dump(mode="json")
+    node = data
+    *parents, last = rule_path.split(".")
+    for p in parents:
+        node = node[p]
+    node[last]["trigger"] = trigger.value
+    return Policy.model_validate(data)
+
+
+def fields(kind: str, dated: dict[str, str]) -> dict[str, str]:
+    """The letter's other fields, filled with words that hold no date."""
+    words = {"name": "Maria Jones", "reference": "CMP-1", "landlord": "A landlord", "signed_by": "Priya Shah"}
+    for key in re.findall(r"{(\w+)}", templates.TEMPLATES[kind].subject + templates.TEMPLATES[kind].body):
+        words.setdefault(key, f"<{key}>")
+    return {**words, **dated}
+
+
+def stated_dates(kind: str, dated: dict[str, str]) -> list[str]:
+    _, body = templates.render(kind, fields(kind, dated))
+    return [m.group(0) for m in LONG_DATE.finditer(body)]
+
+
+class Case:
+    """The triggers and deadline book of one case, changed as the workflow changes them."""
+
+    def __init__(self, policy: Policy, s: Scenario) -> None:
+        self.policy = policy
+        self.cal = calendar(s.nation, s.received.astimezone(LONDON).year, tuple(policy.closures),
+                            policy.closing_time)
+        self.triggers: dict[Trigger, datetime] = {Trigger.RECEIVED: s.received}
+        self.book = DeadlineBook()
+        self.now = s.received
+
+    def later(self, gap: timedelta) -> datetime:
+        self.now = self.now + gap
+        return self.now
+
+    def mark(self, trigger: Trigger, at: datetime) -> None:
+        self.triggers[trigger] = at
+
+    def kept(self, key: str, rule_path: str) -> date:
+        section, name = rule_path.split(".")
+        rule = getattr(getattr(self.policy, section), name)
+        return self.book.open_deadline(self.cal, key, rule, Stage.STAGE1, self.triggers[rule.trigger]).due_date
+
+
+# -- each dated letter, played up to the moment it is sent and the deadline it promises opens ----------
+def acknowledgement(case: Case, s: Scenario) -> tuple[str, dict[str, str], date]:
+    at = case.later(s.gaps[0])
+    promised = dates.stage1_response_due(case.policy, case.cal, case.triggers, at)
+    case.mark(Trigger.ACKNOWLEDGED, at)
+    return "acknowledgement", {"response_due": long_date(promised)}, case.kept("stage1.response", "stage1.response")
+
+
+def _to_stage1_response(case: Case, s: Scenario) -> datetime:
+    acknowledgement(case, s)
+    return case.later(s.gaps[1])
+
+
+def stage1_response(case: Case, s: Scenario) -> tuple[str, dict[str, str], date]:
+    at = _to_stage1_response(case, s)
+    promised = dates.escalation_window_ends(case.policy, case.cal, case.triggers, at)
+    case.mark(Trigger.STAGE1_RESPONSE, at)
+    return ("stage1_response", {"escalation_by": long_date(promised)},
+            case.kept("escalation.window", "escalation.window"))
+
+
+def _to_stage2(case: Case, s: Scenario) -> tuple[datetime, date | None]:
+    case.mark(Trigger.STAGE1_RESPONSE, _to_stage1_response(case, s))
+    case.mark(Trigger.ESCALATION_REQUESTED, case.later(s.gaps[2]))
+    at = case.later(s.gaps[3])
+    sits_on = None
+    if case.policy.stage2.kind is ReviewKind.REVIEW_PANEL:
+        sits_on = at.astimezone(LONDON).date() + timedelta(days=s.sitting_after_days)
+    return at, sits_on
+
+
+def stage2_acknowledgement(case: Case, s: Scenario) -> tuple[str, dict[str, str], date]:
+    at, sits_on = _to_stage2(case, s)
+    promised = dates.stage2_response_due(case.policy, case.cal, case.triggers, at, sits_on)
+    case.mark(Trigger.STAGE2_ACKNOWLEDGED, at)
+    if sits_on is not None:
+        case.mark(Trigger.PANEL_SITTING, dates.sitting_instant(sits_on))
+    return ("stage2_acknowledgement", {"response_due": long_date(promised)},
+            case.kept("stage2.response", "stage2.response"))
+
+
+def final_response(case: Case, s: Scenario) -> tuple[str, dict[str, str], date]:
+    at, sits_on = _to_stage2(case, s)
+    case.mark(Trigger.STAGE2_ACKNOWLEDGED, at)
+    if sits_on is not None:
+        sat = dates.sitting_instant(sits_on)
+        case.mark(Trigger.PANEL_SITTING, sat)
+        case.now = max(case.now, sat)
+    at = case.later(s.gaps[5])
+    promised = dates.cooling_off_ends(case.policy, case.cal, case.triggers, at)
+    assert promised is not None
+    case.mark(Trigger.FINAL_RESPONSE, at)
+    route = f"the cooling-off period has ended on {long_date(promised)}"
+    return "final_response", {"ombudsman_route": route}, case.kept("ombudsman.cooling_off", "ombudsman.cooling_off")
+
+
+LETTERS: dict[str, Callable[[Case, Scenario], tuple[str, dict[str, str], date]]] = {
+    "stage1.response": acknowledgement,
+    "escalation.window": stage1_response,
+    "stage2.response": stage2_acknowledgement,
+    "ombudsman.cooling_off": final_response,
+}
+
+
+def cases() -> list[tuple[Path, str, Trigger]]:
+    """(policy file, rule a letter promises, trigger): every trigger the rule may count from."""
+    out = []
+    for path in POLICY_FILES:
+        policy = load_policy_file(path)
+        for rule_path, triggers in triggers_at_opening(policy).items():
+            if rule_path not in LETTERS or (rule_path == "ombudsman.cooling_off" and policy.ombudsman.cooling_off is None):
+                continue
+            out += [(path, rule_path, t) for t in sorted(triggers)]
+    return out
+
+
+minutes = st.integers(min_value=0, max_value=12 * 24 * 60).map(lambda m: timedelta(minutes=m))
+scenarios = st.builds(
+    Scenario,
+    nation=st.sampled_from(list(Nation)),
+    received=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2029, 6, 30),
+                          timezones=st.just(LONDON)).map(lambda d: d.replace(second=0, microsecond=0, fold=0)),
+    gaps=st.tuples(*[minutes] * 6),
+    sitting_after_days=st.integers(min_value=1, max_value=40),
+)
+
+
+@pytest.mark.parametrize(("path", "rule_path", "trigger"), cases(),
+                         ids=lambda v: v.stem if isinstance(v, Path) else str(v))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(s=scenarios)
+def test_every_letter_states_the_date_the_case_keeps(path: Path, rule_path: str, trigger: Trigger,
+                                                       s: Scenario) -> None:
+    policy = with_trigger(load_policy_file(path), rule_path, trigger)
+    kind, dated, kept = LETTERS[rule_path](Case(policy, s), s)
+    assert stated_dates(kind, dated) == [long_date(kept)], (
+        f"{path.stem}: the {kind} letter states {stated_dates(kind, dated)} but the case keeps "
+        f"{rule_path} due {kept} (counted from {trigger.value})")
+
+
+def test_every_policy_and_trigger_is_covered() -> None:
+    covered = {(p.stem, r) for p, r, _ in cases()}
+    for path in POLICY_FILES:
+        for rule_path in LETTERS:
+            policy = load_policy_file(path)
+            if rule_path == "ombudsman.cooling_off" and policy.ombudsman.cooling_off is None:
+                continue
+            assert (path.stem, rule_path) in covered
+    assert {t for _, r, t in cases() if r == "stage2.response"} >= {
+        Trigger.ESCALATION_REQUESTED, Trigger.STAGE2_ACKNOWLEDGED, Trigger.PANEL_SITTING}

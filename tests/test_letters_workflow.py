@@ -1,0 +1,95 @@
+"""Whole cases on the time-skipping server: the letters in the case record say what the case keeps.
+
+The test policy tests/policies/spso-test.toml counts Stage 2's response from the escalation request, and the
+landlord may refuse the escalation until the end of the next working day, so the acknowledgement goes a
+working day after the request: a letter dated from the acknowledgement would promise a later day.
+Dates are taken from the server's clock (any day the suite runs), and the expected ones counted here
+by hand over weekdays and the `holidays` package's Scottish bank holidays.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import holidays
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.db import create_pool
+from domain.calendar import LONDON, Nation
+from domain.case import Stage, Status
+from domain.contract import Signal
+from domain.policy import POLICY_PATH_ENV
+from tests.support import (
+    complaint,
+    deadline,
+    letter_body,
+    new_reference,
+    skip_to,
+    start,
+    wait_for,
+    worker,
+)
+from workflows.case_state import long_date
+
+TEST_POLICIES = Path(__file__).resolve().parent / "policies"
+STAGE1 = {"decision": "not_upheld", "reasons": "The repair was booked within our timescales."}
+FINAL = {"decision": "upheld", "reasons": "The second visit found the leak.", "remedy": "£100"}
+
+
+def working_days_after(day: date, n: int, nation_subdiv: str) -> date:
+    """Counted by hand: the nth weekday after `day` that is not a bank holiday there."""
+    off = holidays.country_holidays("GB", subdiv=nation_subdiv, years=range(day.year, day.year + 2))
+    while n:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in off:
+            n -= 1
+    return day
+
+
+def monday_of_a_full_week(after: datetime) -> datetime:
+    """10:00 London on a Monday at least a week after `after` whose week has no Scottish bank holiday."""
+    day = after.astimezone(LONDON).date() + timedelta(days=7)
+    off = holidays.country_holidays("GB", subdiv="SCT", years=range(day.year, day.year + 2))
+    while day.weekday() != 0 or any(day + timedelta(days=i) in off for i in range(5)):
+        day += timedelta(days=1)
+    return datetime.combine(day, time(10), tzinfo=LONDON)
+
+
+@pytest.fixture
+def test_policies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(POLICY_PATH_ENV, str(TEST_POLICIES))
+
+
+async def test_stage2_acknowledgement_states_the_response_date_the_case_keeps(
+    time_env: WorkflowEnvironment, db_url: str, test_policies: None
+) -> None:
+    ref = new_reference("LTR")
+    queue = f"q-{ref}"
+    received = monday_of_a_full_week(await time_env.get_current_time())
+    await skip_to(time_env, received)
+    pool = await create_pool(db_url)
+    try:
+        async with worker(time_env, pool, queue):
+            handle = await start(time_env, complaint(ref, received, policy="spso-test", nation=Nation.SCOTLAND),
+                                 queue)
+            await wait_for(handle, lambda s: s.status is Status.INVESTIGATING, "acknowledgement")
+            await handle.execute_update("submit_stage1_response", STAGE1)
+            await wait_for(handle, lambda s: s.status is Status.RESPONDED, "the Stage 1 response letter")
+
+            # Asked on Thursday at 10:00; the landlord may refuse until the end of Friday, so Stage 2 is
+            # acknowledged at midnight, a Saturday.
+            requested = received + timedelta(days=3)
+            await skip_to(time_env, requested)
+            await handle.signal(Signal.REQUEST_REVIEW.value, {"reasons": "The leak is back"})
+            await skip_to(time_env, requested + timedelta(days=4))
+            s = await wait_for(handle, lambda s: s.stage is Stage.STAGE2 and any(
+                d.key == "stage2.response" for d in s.deadlines), "Stage 2 acknowledgement")
+            kept = deadline(s, "stage2.response").due_date
+            letter = await letter_body(pool, ref, "stage2_acknowledgement")
+    finally:
+        await pool.close()
+
+    assert kept == working_days_after(requested.date(), 20, "SCT"), "20 working days from the request"
+    assert f"We will send you our final response by {long_date(kept)}." in letter, letter
