@@ -61,12 +61,19 @@ def fenced_blocks(path: Path) -> list[Block]:
     return blocks
 
 
+def synopsis(command: str) -> bool:
+    """A usage line, not a command: it has placeholders (REF, NAME, <ref>) or options ([--all], a|b)."""
+    return any(c in command for c in "[]<>|") or "..." in command or any(
+        re.fullmatch(r"[A-Z][A-Z_-]*", token.split("=")[-1]) for token in command.split())
+
+
 def inline_commands(path: Path) -> list[Block]:
-    """Commands given inline in the prose, e.g. `python -m starter list --overdue --open`."""
+    """Commands given inline in the prose, e.g. `python -m starter list --overdue --open`; usage
+    synopses are read, not run."""
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         for m in re.finditer(r"`((?:python -m starter|python worker\.py)[^`]*)`", line):
-            if m.group(1) not in NOT_RUN:
+            if m.group(1) not in NOT_RUN and not synopsis(m.group(1)):
                 out.append(Block(path.relative_to(ROOT).as_posix(), n, "sh", m.group(1)))
     return out
 
