@@ -24,13 +24,15 @@ from domain import logs
 from starter.connection import Settings, connect
 
 
-def product_worker_options(client: Any, activities: CaseRecordActivities, settings: Settings) -> dict[str, Any]:
-    """The keyword arguments worker.build_worker passes to Worker (captured, not copied by hand)."""
+def product_worker_options(client: Any, activities: CaseRecordActivities, settings: Settings
+                           ) -> tuple[Any, dict[str, Any]]:
+    """The client (with the worker's codec) and keyword arguments worker.build_worker passes to Worker
+    (captured, not copied by hand)."""
     captured: dict[str, Any] = {}
 
     class Recorder:
         def __init__(self, client: Any, **kwargs: Any) -> None:
-            captured.update(kwargs)
+            captured.update(kwargs, client=client)
 
     real = product.Worker
     product.Worker = Recorder  # type: ignore[misc]
@@ -38,7 +40,7 @@ def product_worker_options(client: Any, activities: CaseRecordActivities, settin
         product.build_worker(client, activities, settings.task_queue, product.cached_cases(settings))
     finally:
         product.Worker = real  # type: ignore[misc]
-    return captured
+    return captured.pop("client"), captured
 
 
 def sandbox_experiment() -> Any:
@@ -62,7 +64,7 @@ async def main() -> None:
     pool = await create_pool(settings.database_url, max_size=pool_size)
     client = await connect(settings, **product.start_metrics(settings))
     activities = CaseRecordActivities(pool)
-    options = product_worker_options(client, activities, settings)
+    client, options = product_worker_options(client, activities, settings)
     experiment = sandbox_experiment()
     if experiment is not None:
         options["workflow_runner"] = experiment
