@@ -11,7 +11,9 @@ class Template:
     body: str
 
 
-_SIGN_OFF = "\n\nYours sincerely,\n{signed_by}\n{landlord}"
+# The signature is the named person who has the case, their role as the policy titles it, and the landlord
+# (render joins them: a line the case cannot fill is left out, never filled with a placeholder).
+_SIGN_OFF = "\n\nYours sincerely,\n{signature}"
 
 TEMPLATES: dict[str, Template] = {
     "acknowledgement": Template(
@@ -29,8 +31,8 @@ TEMPLATES: dict[str, Template] = {
     ),
     "stage1_response": Template(
         "Our response to complaint {reference}",
-        "Dear {name},\n\nDecision: {decision}\n\nWhy: {reasons}\n\nPoints you raised, each answered: "
-        "{points}\n\nPutting it right: {remedy}\n\nWhat we will still do: {outstanding}\n\n"
+        "Dear {name},\n\nDecision: {decision}\n\nWhy: {reasons}{points_answered}\n\n"
+        "Putting it right: {remedy}\n\nWhat we will still do: {outstanding}\n\n"
         "If you are not satisfied, you can ask us to {escalation_name} your complaint by {escalation_by}. "
         "You do not need to give reasons, but it helps us to know what is unresolved." + _SIGN_OFF,
     ),
@@ -48,7 +50,7 @@ TEMPLATES: dict[str, Template] = {
     "involved_customer_invitation": Template(
         "Invitation to give an independent view on review {reference}",
         "Dear {name},\n\nWe would like you to give an independent view of the issues in complaint "
-        "review {reference}. The Complaints Manager will contact you with the papers." + _SIGN_OFF,
+        "review {reference}. {papers_from} will contact you with the papers." + _SIGN_OFF,
     ),
     "involved_customer_withdrawn": Template(
         "Review {reference}: your involvement is no longer needed",
@@ -84,11 +86,19 @@ class _Strict(dict[str, str]):
         raise MissingLetterField(key)
 
 
-# Fields added since cases began sending letters: a request scheduled by older workflow code lacks them.
-_LEGACY = {"final_response_promise": ""}
+# Fields added since cases began sending letters: a request scheduled by older workflow code lacks them,
+# so each has a default that reads true (an omitted paragraph, "We").
+_LEGACY = {"final_response_promise": "", "points_answered": "", "papers_from": "We", "signed_by": "",
+           "signed_as": "", "landlord": ""}
+
+
+def signature(fields: dict[str, str]) -> str:
+    return "\n".join(line for line in (fields.get("signed_by"), fields.get("signed_as"), fields.get("landlord"))
+                     if line)
 
 
 def render(kind: str, fields: dict[str, str], wording: Template | None = None) -> tuple[str, str]:
     template = wording or TEMPLATES[kind]
-    values = _Strict({**_LEGACY, "signed_by": "Complaints team", "landlord": "", **fields})
+    values = _Strict({**_LEGACY, **fields})
+    values["signature"] = signature(values)
     return template.subject.format_map(values), template.body.format_map(values)

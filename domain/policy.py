@@ -134,9 +134,14 @@ class StageTwo(_Strict):
 
 
 class Ombudsman(_Strict):
-    name: str
-    contact: str
+    """The regulator a resident goes to when the landlord's procedure ends: letters name it as written here."""
+
+    name: str = Field(min_length=3)
+    contact: str = Field(min_length=3, description="How to reach it, as letters give it")
     designated_person_route: bool = False
+    # Who may refer before the cooling-off ends, as letters put it, e.g. "your MP, a local councillor or a
+    # tenant panel"; a policy with that route must say (load_policy_file checks).
+    designated_persons: str = ""
     cooling_off: DeadlineRule | None = None
     referral_months: int = Field(default=12, ge=1)
 
@@ -149,7 +154,8 @@ class Survey(_Strict):
 # Letters a policy words itself, and the fields the engine fills in each (anything else in the text is
 # refused at load, so a letter can never fail to render on a case).
 POLICY_LETTER_FIELDS: dict[str, frozenset[str]] = {
-    "withdrawal": frozenset({"name", "reference", "landlord", "signed_by", "withdrawn_on", "by", "reason"}),
+    "withdrawal": frozenset({"name", "reference", "landlord", "signed_by", "signed_as", "signature", "withdrawn_on",
+                             "by", "reason"}),
 }
 
 
@@ -176,6 +182,9 @@ class Policy(_Strict):
     ombudsman: Ombudsman
     survey: Survey = Survey()
     letters: dict[str, PolicyLetter] = Field(default_factory=dict)
+    # How letters title each staff role the policy names, under the signatory's name ("Case Handler").
+    # Defaults empty so that policies pinned by cases before it still load; load_policy_file requires it.
+    role_titles: dict[str, str] = Field(default_factory=dict)
     # A policy for tests and benchmarks (it may count in seconds); never one a landlord runs.
     test_only: bool = False
     # The hash of the file's content, set at load (domain/policy_lock.py), never written in the file.
@@ -223,6 +232,19 @@ class Policy(_Strict):
     @property
     def pinned(self) -> str:
         return f"{self.id}@{self.pinned_version}"
+
+    def named_roles(self) -> dict[str, str]:
+        """Every staff role the policy names -> where (for error messages)."""
+        roles = {self.stage1.handler_role: "stage1.handler_role", self.stage2.reviewer_role: "stage2.reviewer_role",
+                 self.manager_role: "manager_role"}
+        roles.update({r: "stage2.outcome_agreed_by" for r in self.stage2.outcome_agreed_by if r not in roles})
+        if self.stage2.panel is not None:
+            roles.update({r: "stage2.panel.roles" for r in self.stage2.panel.roles if r not in roles})
+        return roles
+
+    def role_title(self, role: str) -> str:
+        """The role as letters name it ("" for a policy pinned before it titled roles)."""
+        return self.role_titles.get(role, "")
 
 
 def deadline_rules(model: BaseModel, where: str = "") -> Iterator[tuple[str, DeadlineRule]]:
@@ -288,6 +310,11 @@ def load_policy_file(path: Path, *, locked: bool = True) -> Policy:
         raise PolicyError(f"{path}: field {where}: {first['msg']}") from exc
     if policy.id != path.stem:
         raise PolicyError(f"{path}: field id: is {policy.id!r} but the file is named {path.stem!r}")
+    panel = policy.stage2.panel
+    if panel is not None and panel.chair_role != policy.stage2.reviewer_role:
+        # The Stage 2 reviewer the case appoints chairs the panel and signs its final response.
+        raise PolicyError(f"{path}: field stage2.panel.chair_role: must be the reviewer_role "
+                          f"({policy.stage2.reviewer_role!r}), who chairs the panel")
     if path.resolve().parent == POLICY_DIR.resolve():
         # A shipped policy runs real cases: compressed test time there would breach every deadline.
         if policy.test_only:
@@ -295,6 +322,14 @@ def load_policy_file(path: Path, *, locked: bool = True) -> Policy:
         for where, rule in deadline_rules(policy):
             if rule.unit is DeadlineUnit.SECONDS:
                 raise PolicyError(f"{path}: field {where}.unit: 'seconds' is not allowed in a shipped policy")
+        # Letters sign with a named person and their role, and name the regulator's routes as the policy does
+        # (a test policy without them signs with the name alone).
+        for role, where in policy.named_roles().items():
+            if not policy.role_titles.get(role, "").strip():
+                raise PolicyError(f"{path}: field role_titles.{role}: no title for the role named in {where}")
+        if policy.ombudsman.designated_person_route and not policy.ombudsman.designated_persons.strip():
+            raise PolicyError(f"{path}: field ombudsman.designated_persons: say who may refer (the policy has a "
+                              "designated-person route)")
     content = policy_lock.digest(raw)
     if locked:
         try:

@@ -27,6 +27,7 @@ from domain.calendar import LONDON, CalendarSnapshot, Nation
 from domain.case import Stage
 from domain.policy import POLICY_DIR, Policy, ReviewKind, Trigger, load_policy_file, triggers_at_opening
 from workflows import letter_dates as dates
+from workflows import letter_words as words
 from workflows.case_state import long_date
 from workflows.deadline_book import DeadlineBook
 
@@ -150,27 +151,52 @@ def final_response(case: Case, s: Scenario) -> tuple[str, dict[str, str], date]:
     promised = dates.cooling_off_ends(case.policy, case.cal, case.triggers, at)
     assert promised is not None
     case.mark(Trigger.FINAL_RESPONSE, at)
-    route = f"the cooling-off period has ended on {long_date(promised)}"
-    return "final_response", {"ombudsman_route": route}, case.kept("ombudsman.cooling_off", "ombudsman.cooling_off")
+    return ("final_response", {"ombudsman_route": words.ombudsman_route(case.policy, promised)},
+            case.kept("ombudsman.cooling_off", "ombudsman.cooling_off"))
 
 
-LETTERS: dict[str, Callable[[Case, Scenario], tuple[str, dict[str, str], date]]] = {
-    "stage1.response": acknowledgement,
-    "escalation.window": stage1_response,
-    "stage2.response": stage2_acknowledgement,
-    "ombudsman.cooling_off": final_response,
+def panel_sitting(case: Case, s: Scenario) -> tuple[str, dict[str, str], date]:
+    """Booked before Stage 2 is acknowledged: it states the final response date only if the case knows it
+    (the check below then wants the sitting's date alone)."""
+    at, sits_on = _to_stage2(case, s)
+    assert sits_on is not None
+    promised = dates.panel_response_due(case.policy, case.cal, case.triggers, sits_on)
+    dated = {"sits_on": long_date(sits_on), "final_response_promise": words.final_response_promise(promised)}
+    case.mark(Trigger.STAGE2_ACKNOWLEDGED, at)
+    case.mark(Trigger.PANEL_SITTING, dates.sitting_instant(sits_on))
+    kept = case.kept("stage2.response", "stage2.response")
+    return "panel_sitting", dated, kept if promised is not None else sits_on
+
+
+Letter = Callable[[Case, Scenario], tuple[str, dict[str, str], date]]
+# Each dated letter, by the rule whose date it promises.
+LETTERS: dict[str, Letter] = {
+    "acknowledgement": acknowledgement,
+    "stage1_response": stage1_response,
+    "stage2_acknowledgement": stage2_acknowledgement,
+    "panel_sitting": panel_sitting,
+    "final_response": final_response,
 }
+PROMISES = {"acknowledgement": "stage1.response", "stage1_response": "escalation.window",
+            "stage2_acknowledgement": "stage2.response", "panel_sitting": "stage2.response",
+            "final_response": "ombudsman.cooling_off"}
+
+
+def sends(policy: Policy, letter: str) -> bool:
+    if letter == "panel_sitting":
+        return policy.stage2.kind is ReviewKind.REVIEW_PANEL
+    return letter != "final_response" or policy.ombudsman.cooling_off is not None
 
 
 def cases() -> list[tuple[Path, str, Trigger]]:
-    """(policy file, rule a letter promises, trigger): every trigger the rule may count from."""
+    """(policy file, dated letter, trigger): every trigger the promised rule may count from."""
     out = []
     for path in POLICY_FILES:
         policy = load_policy_file(path)
-        for rule_path, triggers in triggers_at_opening(policy).items():
-            if rule_path not in LETTERS or (rule_path == "ombudsman.cooling_off" and policy.ombudsman.cooling_off is None):
-                continue
-            out += [(path, rule_path, t) for t in sorted(triggers)]
+        allowed = triggers_at_opening(policy)
+        for letter, rule_path in PROMISES.items():
+            if sends(policy, letter):
+                out += [(path, letter, t) for t in sorted(allowed[rule_path])]
     return out
 
 
@@ -185,26 +211,31 @@ scenarios = st.builds(
 )
 
 
-@pytest.mark.parametrize(("path", "rule_path", "trigger"), cases(),
+@pytest.mark.parametrize(("path", "letter", "trigger"), cases(),
                          ids=lambda v: v.stem if isinstance(v, Path) else str(v))
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=scenarios)
-def test_every_letter_states_the_date_the_case_keeps(path: Path, rule_path: str, trigger: Trigger,
+def test_every_letter_states_the_date_the_case_keeps(path: Path, letter: str, trigger: Trigger,
                                                        s: Scenario) -> None:
+    rule_path = PROMISES[letter]
     policy = with_trigger(load_policy_file(path), rule_path, trigger)
-    kind, dated, kept = LETTERS[rule_path](Case(policy, s), s)
-    assert stated_dates(kind, dated) == [long_date(kept)], (
-        f"{path.stem}: the {kind} letter states {stated_dates(kind, dated)} but the case keeps "
+    kind, dated, kept = LETTERS[letter](Case(policy, s), s)
+    stated = stated_dates(kind, dated)
+    if kind == "panel_sitting":
+        stated = stated[1:] or stated  # the sitting's own date comes first
+    elif kind == "final_response":
+        stated = stated[:1]  # then the first day a direct referral is accepted
+        assert stated_dates(kind, dated)[1:] == [long_date(kept + timedelta(days=1))]
+    assert stated == [long_date(kept)], (
+        f"{path.stem}: the {kind} letter states {stated} but the case keeps "
         f"{rule_path} due {kept} (counted from {trigger.value})")
 
 
 def test_every_policy_and_trigger_is_covered() -> None:
-    covered = {(p.stem, r) for p, r, _ in cases()}
+    assert {p.parent.name for p in POLICY_FILES} == {"policies"} and len({p.parent for p in POLICY_FILES}) == 4
+    covered = {(p.stem, letter) for p, letter, _ in cases()}
     for path in POLICY_FILES:
-        for rule_path in LETTERS:
-            policy = load_policy_file(path)
-            if rule_path == "ombudsman.cooling_off" and policy.ombudsman.cooling_off is None:
-                continue
-            assert (path.stem, rule_path) in covered
-    assert {t for _, r, t in cases() if r == "stage2.response"} >= {
+        policy = load_policy_file(path)
+        assert {(path.stem, letter) for letter in LETTERS if sends(policy, letter)} <= covered
+    assert {t for _, letter, t in cases() if letter == "stage2_acknowledgement"} >= {
         Trigger.ESCALATION_REQUESTED, Trigger.STAGE2_ACKNOWLEDGED, Trigger.PANEL_SITTING}

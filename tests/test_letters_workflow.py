@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_pool
 from domain.calendar import LONDON, Nation
-from domain.case import Stage, Status
+from domain.case import CaseEvent, Stage, Status
 from domain.contract import Signal
 from domain.policy import POLICY_PATH_ENV
 from tests.support import (
@@ -88,8 +88,66 @@ async def test_stage2_acknowledgement_states_the_response_date_the_case_keeps(
                 d.key == "stage2.response" for d in s.deadlines), "Stage 2 acknowledgement")
             kept = deadline(s, "stage2.response").due_date
             letter = await letter_body(pool, ref, "stage2_acknowledgement")
+
+            await handle.execute_update("submit_final_response", FINAL)
+            done = await handle.result()
+            final = await letter_body(pool, ref, "final_response")
+            response = await letter_body(pool, ref, "stage1_response")
+            rights = await pool.fetchval(
+                "SELECT summary FROM timeline WHERE reference=$1 AND kind='ombudsman_rights_given'", ref)
     finally:
         await pool.close()
 
     assert kept == working_days_after(requested.date(), 20, "SCT"), "20 working days from the request"
     assert f"We will send you our final response by {long_date(kept)}." in letter, letter
+    # The policy's regulator, its signatories, and no placeholders (issue 16, points 3 and 5).
+    assert rights == "The final response gave the route to the Scottish Public Services Ombudsman"
+    assert "Scottish Public Services Ombudsman" in final and "Housing Ombudsman" not in final + response
+    assert "within 12 months of this letter: SPSO, Freepost SPSO" in final, final
+    assert final.endswith(f"Yours sincerely,\n{done.stage2_handler}\nInvestigating Officer\n"
+                          "Test Scottish housing association"), final
+    assert response.endswith(f"Yours sincerely,\n{done.handler}\nFrontline Resolution Officer\n"
+                             "Test Scottish housing association"), response
+    assert "Points you raised" not in response and "(see reasons)" not in response, response
+
+
+async def test_a_northern_irish_case_names_its_regulator_and_cooling_off(
+    time_env: WorkflowEnvironment, db_url: str, test_policies: None
+) -> None:
+    """nipso-test: a cooling-off of four weeks (not the Housing Ombudsman's eight) and NIPSO by name, in the
+    final response, the timeline and status; the Stage 1 response lists the points it answers."""
+    ref = new_reference("LTR")
+    queue = f"q-{ref}"
+    received = monday_of_a_full_week(await time_env.get_current_time())
+    await skip_to(time_env, received)
+    pool = await create_pool(db_url)
+    try:
+        async with worker(time_env, pool, queue):
+            handle = await start(time_env, complaint(ref, received, policy="nipso-test",
+                                                     nation=Nation.NORTHERN_IRELAND), queue)
+            await wait_for(handle, lambda s: s.status is Status.INVESTIGATING, "acknowledgement")
+            await handle.execute_update("submit_stage1_response", {
+                **STAGE1, "points_addressed": ["Repair delay", "Damaged carpet"]})
+            await wait_for(handle, lambda s: s.status is Status.RESPONDED, "the Stage 1 response letter")
+            await handle.signal(Signal.REQUEST_REVIEW.value, {"reasons": "The leak is back"})
+            await wait_for(handle, lambda s: any(d.key == "stage2.response" for d in s.deadlines), "Stage 2")
+            await handle.execute_update("submit_final_response", FINAL)
+            s = await wait_for(handle, lambda s: s.status is Status.COOLING_OFF, "the cooling-off period")
+            sent = next(e.at for e in await handle.query("timeline", result_type=list[CaseEvent])
+                        if e.kind == "final_response_sent")
+            ends = deadline(s, "ombudsman.cooling_off").due_date
+            final = await letter_body(pool, ref, "final_response")
+            response = await letter_body(pool, ref, "stage1_response")
+            rights = await pool.fetchval(
+                "SELECT summary FROM timeline WHERE reference=$1 AND kind='ombudsman_rights_given'", ref)
+    finally:
+        await pool.close()
+
+    assert ends == sent.astimezone(LONDON).date() + timedelta(weeks=4), "four weeks from the final response"
+    assert (f"You can contact the Northern Ireland Public Services Ombudsman once the cooling-off period of four "
+            f"weeks has ended on {long_date(ends)}, from {long_date(ends + timedelta(days=1))}.") in final, final
+    assert "eight" not in final and "Housing Ombudsman" not in final and "designated person" not in final
+    assert rights == "The final response gave the route to the Northern Ireland Public Services Ombudsman"
+    assert s.waiting_for == f"the cooling-off period to end on {ends.isoformat()}"
+    assert "\n\nPoints you raised, each answered: Repair delay; Damaged carpet\n\n" in response, response
+    assert "Complaints Officer\nTest Northern Ireland housing association" in response

@@ -133,11 +133,13 @@ async def test_optivo_panel_happy_path(time_env: WorkflowEnvironment, db_url: st
             "acknowledgement": 1, "stage1_response": 1, "panel_sitting": 1, "stage2_acknowledgement": 1,
             "final_response": 1, "survey": 1}
         panel = await letter_body(pool, ref, "panel_sitting")
-        assert "Tuesday 23 March 2027" in panel and "operational director" in panel
+        assert "Tuesday 23 March 2027" in panel and "Panel: Operational Director, Customer Experience Manager" in panel
+        assert "final response by Thursday 8 April 2027" in panel, "the date the case keeps, as the acknowledgement"
         assert "Thursday 8 April 2027" in await letter_body(pool, ref, "stage2_acknowledgement")
         body = await letter_body(pool, ref, "final_response")
         assert "Upheld" in body and "£250 and a new carpet" in body
-        assert "designated person" in body and "Wednesday 19 May 2027, from Thursday 20 May 2027" in body
+        assert "designated person (your MP, a local councillor or a designated tenant panel)" in body
+        assert "cooling-off period of eight weeks has ended on Wednesday 19 May 2027, from Thursday 20 May 2027" in body
         kinds = await timeline_kinds(pool, ref)
         for k in ("panel_booked", "resident_panelists_requested", "panel_sat", "panel_decision_recorded",
                   "final_response_sent", "ombudsman_rights_given", "ombudsman_referral", "closed", "survey_answered"):

@@ -125,7 +125,7 @@ class Escalation(Letters):
         self._event("escalation_refused", f"Escalation refused: {refusal.reason_code}", actor=refusal.by,
                     detail=refusal.model_dump(mode="json"))
         return UpdateResult(message="Escalation refused; the resident is being told why and of their right to go "
-                                    "to the Ombudsman")
+                                    f"to the {self._require_policy().ombudsman.name}")
 
     @refuse_escalation.validator
     def _validate_refuse_escalation(self, payload: RawValue = NO_PAYLOAD) -> None:

@@ -8,7 +8,7 @@ letters wait for it). Also the wording shared by several letters (responses, the
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -17,11 +17,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.case import Stage, Status
     from domain.contract import StageResponse, SupplyContactDetails, Update, UpdateResult
-    from domain.records import Activity, LetterRequest, LetterSent, Notification
+    from domain.records import Activity, LetterRequest, LetterSent, Notification, StaffMember
     from workflows import letter_dates as dates
+    from workflows import letter_words as words
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
-from workflows.case_state import DECISION_WORDS, CaseState, long_date
+from workflows.case_state import DECISION_WORDS, CaseState
 
 # workflow.patched ids: each guards a change in the commands a running case issues.
 # A letter's event (acknowledged, responded...) is recorded at the instant the letter was issued with its
@@ -59,8 +60,9 @@ class Letters(CaseState):
         """Send a letter; if it cannot be delivered, record the problem and wait for a fix (then the dated
         fields are worked out again, for the day it is sent)."""
         while True:
-            if fill is not None:
-                request = request.model_copy(update={"fields": {**request.fields, **fill(workflow.now())}})
+            signed = words.signature(self._require_policy(), self._signer())
+            dated = fill(workflow.now()) if fill is not None else {}
+            request = request.model_copy(update={"fields": {**signed, **request.fields, **dated}})
             if self._contact_fix is not None and request.recipient_name == self._c.resident.name:
                 request = request.model_copy(update={"recipient_address": self._contact_fix.address,
                                                      "recipient_email": self._contact_fix.email})
@@ -94,13 +96,19 @@ class Letters(CaseState):
         while self._pending_letters:
             await self._send(self._pending_letters.pop(0))
 
+    def _signer(self) -> StaffMember | None:
+        """Who signs the case's letters: the person who has it (the Stage 2 reviewer, who chairs a panel,
+        from Stage 2 on; the case handler before)."""
+        if self._stage is not Stage.STAGE1 and self._reviewer is not None:
+            return self._reviewer
+        return self._handler
+
     def _response_fields(self, response: StageResponse) -> dict[str, str]:
         return {
             "decision": DECISION_WORDS[response.decision], "reasons": response.reasons,
             "remedy": response.remedy or "(none)",
             "outstanding": "; ".join(response.outstanding_actions) or "(nothing outstanding)",
-            "points": "; ".join(response.points_addressed) or "(see reasons)",
-            "signed_by": response.by,
+            "points_answered": words.points_answered(response),
         }
 
     def _ombudsman_fields(self) -> dict[str, str]:
@@ -108,17 +116,8 @@ class Letters(CaseState):
         return {"ombudsman": o.name, "ombudsman_contact": o.contact}
 
     def _ombudsman_route_text(self, at: datetime) -> str:
-        o = self._require_policy().ombudsman
-        ends = dates.cooling_off_ends(self._require_policy(), self._calendar(), self._triggers, at)
-        if ends is not None:
-            # The period runs to the end of `ends`; a direct referral is accepted from the next day.
-            return (f"If you are still unhappy, you can ask the {o.name} to review your complaint. You can ask a "
-                    f"designated person (your MP, a local councillor or a tenant panel) to refer it now, or contact "
-                    f"the Ombudsman directly once the eight-week cooling-off period has ended on "
-                    f"{long_date(ends)}, from {long_date(ends + timedelta(days=1))}. "
-                    f"{o.contact}")
-        return (f"This is the end of our complaints procedure. If you are still unhappy, you can refer your "
-                f"complaint to the {o.name}, normally within {o.referral_months} months of this letter: {o.contact}")
+        policy = self._require_policy()
+        return words.ombudsman_route(policy, dates.cooling_off_ends(policy, self._calendar(), self._triggers, at))
 
     @workflow.update(name=Update.SUPPLY_CONTACT_DETAILS)
     def supply_contact_details(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:

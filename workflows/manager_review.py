@@ -12,7 +12,7 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
     from domain.case import Stage, Status
     from domain.contract import AgreeOutcome, ReviewFindings, StageResponse, Update, UpdateResult
-    from domain.policy import ReviewKind
+    from domain.policy import Policy, ReviewKind
     from domain.records import Activity, InviteInvolvedCustomer, InvolvedCustomer, LetterRequest
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
@@ -25,13 +25,15 @@ class ComplaintsManagerReview(Letters):
     """A Complaints Manager review with findings and an agreed outcome."""
 
     async def _complaints_manager_review(self) -> None:
-        s2 = self._require_policy().stage2
+        policy = self._require_policy()
+        s2 = policy.stage2
         if not self._resumed_at(Rest.MANAGER_REVIEW):
             self._open_deadline(S2_RESPONSE, s2.response, Stage.STAGE2)
             if not self._participation_declined:
                 await self._invite_involved_customer()
             self._set(Status.REVIEWING,
-                      "review findings, the outcome agreed by a Head of Service or Director, and the findings call")
+                      "review findings, the outcome agreed by "
+                      f"{' or '.join(policy.role_title(r) or r for r in s2.outcome_agreed_by)}, and the findings call")
         await self._rest(
             Rest.MANAGER_REVIEW,
             lambda: self._findings is not None and self._agreement is not None
@@ -59,10 +61,18 @@ class ComplaintsManagerReview(Letters):
         await self._send(LetterRequest(
             reference=self._c.reference, letter_key="stage2.involved_customer.invitation",
             kind="involved_customer_invitation", stage=Stage.STAGE2, recipient_name=customer.name,
-            recipient_address="(involved customers' register)", fields={"landlord": policy.landlord}
+            recipient_address="(involved customers' register)", fields={
+                "landlord": policy.landlord, "papers_from": self._papers_from(policy)}
         ))
         self._event("involved_customer_invited", "An involved customer was invited to give an independent view",
                     detail={"customer_id": customer.id})
+
+    def _papers_from(self, policy: Policy) -> str:
+        """Who sends the involved customer the papers: the reviewer, named with their role."""
+        if self._reviewer is None:
+            return "We"
+        title = policy.role_title(self._reviewer.role)
+        return f"{self._reviewer.name} ({title})" if title else self._reviewer.name
 
     @workflow.update(name=Update.RECORD_REVIEW_FINDINGS)
     def record_review_findings(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:

@@ -12,6 +12,7 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
     from domain.case import DeadlineKind, Stage, Status
     from domain.contract import OmbudsmanReferral, OmbudsmanRoute, Signal
+    from domain.policy import Policy
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import COOLING_OFF, CaseState
@@ -27,8 +28,9 @@ class OmbudsmanStep(CaseState):
         policy = self._require_policy()
         if not self._resumed_at(Rest.COOLING_OFF):
             self._stage = Stage.OMBUDSMAN
-            self._event("ombudsman_rights_given", "The final response gave the route to the Housing Ombudsman",
-                        detail={"designated_person_route": policy.ombudsman.designated_person_route,
+            self._event("ombudsman_rights_given", f"The final response gave the route to the {policy.ombudsman.name}",
+                        detail={"ombudsman": policy.ombudsman.name, "regulator": policy.regulator,
+                                "designated_person_route": policy.ombudsman.designated_person_route,
                                 "cooling_off": policy.ombudsman.cooling_off is not None})
             if policy.ombudsman.cooling_off is None:
                 return
@@ -58,8 +60,14 @@ class OmbudsmanStep(CaseState):
                 cooling = self._book.get(COOLING_OFF)
                 if cooling is not None and cooling.open and cooling.passed_at is None:
                     raise Refused(f"ombudsman_referral: a direct referral is possible only after the cooling-off "
-                                  f"period ends on {cooling.due_date.isoformat()}; a designated person (MP, "
-                                  "councillor or tenant panel) can refer now")
+                                  f"period ends on {cooling.due_date.isoformat()}"
+                                  + (self._designated_person_note(policy) if policy.ombudsman.designated_person_route
+                                     else ""))
             self._referral = referral
             self._event("ombudsman_referral", f"Referred to the Ombudsman ({referral.route.value})", actor="resident",
                         detail=referral.model_dump(mode="json"))
+
+    @staticmethod
+    def _designated_person_note(policy: Policy) -> str:
+        who = policy.ombudsman.designated_persons
+        return f"; a designated person{f' ({who})' if who else ''} can refer now"

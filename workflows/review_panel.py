@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import DeadlineRule, ReviewKind, Trigger
     from domain.records import Activity, BookSitting, PanelSitting
     from workflows import letter_dates as dates
+    from workflows import letter_words as words
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import DECISION_WORDS, S2_RESPONSE, S2_SITTING, long_date
@@ -88,7 +89,7 @@ class ReviewPanel(Letters):
         self._book.open_deadline(self._calendar(), S2_SITTING, rule, Stage.STAGE2, sits_at, kind=DeadlineKind.WINDOW)
         self._wake = True
         self._booked_attending = attending
-        roles = ", ".join(r.replace("_", " ") for r in panel.roles)
+        roles = ", ".join(policy.role_title(r) or r.replace("_", " ") for r in panel.roles)
         if previous is None:
             self._event("panel_booked", f"Review panel booked for {self._sitting.sits_on.isoformat()}",
                         detail={"sitting_id": self._sitting.id, "sits_on": self._sitting.sits_on.isoformat(),
@@ -110,8 +111,7 @@ class ReviewPanel(Letters):
             "attendance": "You have asked to attend; we have arranged it." if attending
             else "You do not need to attend. If you would like to, tell us and we will arrange it.",
             # Known only if the response counts from an event the case has had (or the sitting itself).
-            "final_response_promise": f"\n\nWe will send you the final response by {long_date(response_due)}."
-            if response_due is not None else "",
+            "final_response_promise": words.final_response_promise(response_due),
         })
 
     @workflow.signal(name=Signal.REQUEST_TO_ATTEND)

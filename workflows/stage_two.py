@@ -52,7 +52,7 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
         response = self._final_response
         assert response is not None and self._reviewer is not None
         sent_at = await self._letter("stage2.final_response", "final_response", Stage.STAGE2, {
-            **self._response_fields(response), "signed_by": self._reviewer.name,
+            **self._response_fields(response),
         }, lambda at: {"ombudsman_route": self._ombudsman_route_text(at)})
         self._mark(Trigger.FINAL_RESPONSE, S2_RESPONSE, "final_response_sent",
                    f"Final response sent: {DECISION_WORDS[response.decision]}", actor=response.by,
