@@ -63,7 +63,7 @@ record-histories: $(STAMP)
 # size: 200 cases, the worker SIGKILLed for 90 s. `make test` runs the same tests at 40 cases.
 .PHONY: test-faults
 test-faults: $(STAMP)
-	COMPLAINTS_FAULT_CASES=200 COMPLAINTS_FAULT_CHAOS_SECONDS=90 $(BIN)/python -m pytest -m faults tests/faults -q
+	COMPLAINTS_FAULT_CASES=200 COMPLAINTS_FAULT_CHAOS_SECONDS=90 COMPLAINTS_FAULT_FULL_HISTORY=1 $(BIN)/python -m pytest -m faults tests/faults -q
 
 # `make bench` (BENCH_SIZE=small for a ~2 minute run; see bench/__main__.py for every knob). Starts its
 # own dev server, PostgreSQL and worker; never part of `make test`.

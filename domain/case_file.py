@@ -28,6 +28,7 @@ from domain.contract import (
     StageResponse,
     SupplyContactDetails,
     SurveyResponse,
+    Withdraw,
 )
 from domain.policy import Policy, Trigger
 from domain.records import InvolvedCustomer, LetterRequest, LetterSent, PanelSitting, StaffMember
@@ -85,6 +86,11 @@ class CaseFile(BaseModel):
     survey: SurveyResponse | None = None
     contact_fix: SupplyContactDetails | None = None
     pending_letters: list[LetterRequest] = Field(default_factory=list)
+    # Withdrawal (workflows/withdrawal.py). A case does not continue while withdrawing (a handler runs),
+    # but its state is the case's like any other.
+    withdrawal: Withdraw | None = None
+    withdrawing: bool = False
+    withdrawn: bool = False
     timeline_with_steps: bool = False
     # Where the procedure waited when the case continued as new (workflows/resume.py); None: from the start.
     resume_at: str | None = None

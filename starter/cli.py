@@ -333,6 +333,9 @@ def _run(argv: list[str] | None) -> int:
     except (CliError, EncryptionConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except RPCError as exc:  # anything the server refused that a command did not name more precisely
+        print(f"error: Temporal refused the request: {' '.join(exc.message.split())}", file=sys.stderr)
+        return 1
     except RuntimeError as exc:
         if "connect" in str(exc).lower():
             print(f"error: cannot reach Temporal at {args.settings.temporal_address}: {exc}", file=sys.stderr)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -43,7 +45,7 @@ from domain.contract import (
 )
 from domain.encryption import ENCODING, KeyRing, data_converter, keyring_from_env
 from tests.faults.driver import STAGE1_RESPONSE, complaint, resident
-from tests.faults.stack import FaultStack, fault_stack
+from tests.faults.stack import ROOT, FaultStack, fault_stack
 
 SECRET = "Flat 9, Secret Mews"  # personal data a careless client sends in clear: must never be read
 
@@ -215,3 +217,13 @@ async def test_a_client_without_the_codec_is_refused_and_its_data_never_read(tmp
         assert "unencrypted" in reason
         rows = await record_rows(stack.database_url, (await status(handle)).reference)
         assert not any(SECRET in r["summary"] or SECRET in r["detail"] for r in rows)
+
+        # An operator's CLI without the worker's key says so in one line, naming the key it lacks.
+        other = tmp_path / "other-keys.json"
+        other.write_text(KeyRing.generate("k-other").to_json())
+        env = {**stack.worker_env(), "COMPLAINTS_ENCRYPTION_KEYS_FILE": str(other)}
+        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "starter", "status",
+                                                        (await status(handle)).reference],
+                                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "'test-1'" in done.stderr and "does not have" in done.stderr

@@ -375,16 +375,17 @@ class CaseState:
             self._resting = False
 
     def _wants_to_continue(self) -> bool:
-        """At rest with a long history: the case continues as new as soon as it is quiet. Meanwhile the
-        persister holds back (a case that writes after every message would never be quiet); the rows
-        wait in the case file, as long as they fit in one batch."""
+        """At rest with a long history, no handler running and nothing pending but activities: the case
+        continues as new once they finish. Meanwhile the persister holds back (a case that writes after
+        every message would never be quiet); the rows wait in the case file, as long as they fit in one
+        batch. A handler that waits long (a letter waiting for contact details) lets the rows be written."""
         return (self._resting and self._may_continue and self._unsaved_total <= BATCH_BYTES
-                and history_is_long())
+                and not self._pending_letters and not self._calendar_lock.locked()
+                and workflow.all_handlers_finished() and history_is_long())
 
     def _may_continue_now(self) -> bool:
-        """Long history and a quiet case: no handler running, no activity in flight, every row written."""
-        return (self._wants_to_continue() and self._in_flight == 0 and not self._pending_letters
-                and not self._calendar_lock.locked() and workflow.all_handlers_finished())
+        """Long history and a quiet case: no handler running, no activity in flight."""
+        return self._wants_to_continue() and self._in_flight == 0
 
     def _continue_as_new(self, rest: Rest) -> None:
         """Continue as new from `rest`, carrying the case file; returns only if the file cannot fit in one

@@ -42,7 +42,7 @@ class Withdrawal(Letters):
         super().__init__(complaint)
         self._withdrawal: Withdraw | None = None  # what the withdraw update said
         self._withdrawing = False  # the withdrawal has begun (from the update or a cancellation)
-        self._withdrawn = False  # ... and is done: recorded, deadlines closed, letter sent
+        self._withdrawn = False  # ... and recorded: deadlines closed, the case closed (its letter follows)
         self._run_task: asyncio.Task | None = None  # run()'s task, which the withdraw update cancels
 
     @workflow.update(name=Update.WITHDRAW)
@@ -51,7 +51,7 @@ class Withdrawal(Letters):
         if self._run_task is not None and not self._withdrawing:
             self._run_task.cancel()  # wherever the procedure waits, it stops there and withdraws
         await workflow.wait_condition(lambda: self._withdrawn)
-        return UpdateResult(message="Complaint withdrawn: the case is closed and the withdrawal letter sent")
+        return UpdateResult(message="Complaint withdrawn: the case is closed and the withdrawal letter is being sent")
 
     @withdraw.validator
     def _validate_withdraw(self, payload: RawValue = NO_PAYLOAD) -> None:
@@ -112,8 +112,9 @@ class Withdrawal(Letters):
         self._stage = Stage.CLOSED
         self._set(Status.WITHDRAWN, "nothing: the complaint was withdrawn")
         self._event("closed", "Case closed: the complaint was withdrawn")
-        await self._withdrawal_letter(policy, stage, by, reason)
+        # Recorded and closed: the update answers now, not after a letter that may wait for contact details.
         self._withdrawn = True
+        await self._withdrawal_letter(policy, stage, by, reason)
 
     def _close_deadlines(self) -> None:
         for d in self._book.all():

@@ -35,8 +35,9 @@ from domain.calendar import LONDON
 from domain.case import CaseEvent, CaseStatus, Status
 from domain.contract import Query, Signal, Update, UpdateResult, workflow_id
 from tests.clock import server_now
-from tests.faults.driver import complaint
+from tests.faults.driver import Driver, check_cases, complaint
 from tests.faults.stack import FaultStack, fault_stack
+from tests.faults.test_faults import assert_nothing_lost
 
 pytestmark = pytest.mark.faults
 
@@ -343,3 +344,23 @@ async def _pending_timers(handle: WorkflowHandle) -> int:
                      else e.timer_canceled_event_attributes)
             started.discard(attrs.started_event_id)
     return len(started)
+
+
+# -- 3: whole lifecycles that continue as new at every rest they reach --------------------------------------
+async def test_lifecycles_continuing_as_new_at_every_rest_lose_nothing(tmp_path: Path) -> None:
+    """The fault driver's lifecycles (compressed-time Code: Stage 1, the escalation window, closure, the
+    survey) with the server suggesting continue-as-new from the 12th event: each case continues at every
+    rest it reaches, and the figures are those of a case that never did."""
+    cases = 10
+    async with fault_stack(tmp_path, f"rests-{uuid.uuid4().hex[:8]}",
+                           dynamic_config={"limit.historyCount.suggestContinueAsNew": 12}) as stack:
+        assert stack.client is not None
+        driver = Driver(stack.client, stack.task_queue)
+        refs = await driver.file(cases, answer_every=2)
+        await driver.drive(240)
+        figures = await check_cases(stack.client, stack.database_url, refs)
+        assert_nothing_lost(figures)
+        continued = [ref for ref in refs if len(await runs(stack.client, workflow_id(ref))) > 1]
+        assert len(continued) == cases, "every case continued as new"
+        for ref in refs:
+            assert await task_failures(stack.client, workflow_id(ref)) == []

@@ -39,6 +39,8 @@ UPDATE_MODELS: dict[Update, type[BaseModel]] = {
     Update.SUBMIT_FINAL_RESPONSE: c.StageResponse,
     Update.SUPPLY_CONTACT_DETAILS: c.SupplyContactDetails,
     Update.WITHDRAW: c.Withdraw,
+    Update.REASSIGN_HANDLER: c.ReassignHandler,
+    Update.ACCEPT_ESCALATION: c.AcceptEscalation,
 }
 # The timeline event an accepted signal writes. calendar_changed writes one deadline_moved per
 # deadline it moves, which may be none, so its acceptance is the absence of a refusal.
@@ -138,6 +140,12 @@ def valid_payload(name: Signal | Update, policy_id: str, now: datetime) -> st.Se
         Update.SUPPLY_CONTACT_DETAILS: st.fixed_dictionaries(
             {}, optional={"address": st.one_of(st.none(), text()), "email": st.one_of(st.none(), text())}),
         Update.WITHDRAW: st.fixed_dictionaries({"by": text()}, optional={"reason": optional_text()}),
+        # Staff of every seeded role, and an id no one has: the case record decides who may take it.
+        Update.REASSIGN_HANDLER: st.fixed_dictionaries(
+            {"staff_id": st.sampled_from(["S-CH-01", "S-CH-02", "S-CH-03", "S-CM-01", "S-S2-01", "S-S2-02",
+                                          "S-OD-01", "S-NOBODY"]), "by": text()},
+            optional={"reason": optional_text()}),
+        Update.ACCEPT_ESCALATION: st.fixed_dictionaries({"by": text()}, optional={"notes": optional_text()}),
     }
     return strategies[name]
 
@@ -252,4 +260,6 @@ VALID: dict[Any, dict] = {
     Update.RECORD_PANEL_DECISION: {"decision": "upheld", "reasons": "Missed twice", "sat_on": "2027-04-06"},
     Update.SUPPLY_CONTACT_DETAILS: {"address": "1 New Street, Bristol", "email": "a@example.org"},
     Update.WITHDRAW: {"by": "Priya Shah", "reason": "Resolved informally"},
+    Update.REASSIGN_HANDLER: {"staff_id": "S-CH-02", "reason": "On leave", "by": "Team leader"},
+    Update.ACCEPT_ESCALATION: {"by": "Complaints team", "notes": "Clearly within the policy"},
 }
