@@ -230,7 +230,7 @@ async def pages(base: str, codec: str, token: str, demo_late: str, out: Path) ->
         # Sign in at the codec server once, then reload: nothing to change in the UI's settings.
         await page.goto(f"{codec}/login", wait_until="domcontentloaded")
         await page.fill("input[name=token]", token)
-        await page.click("button")
+        await page.get_by_role("button", name="Sign in").click()
         await page.get_by_text("Signed in").wait_for(timeout=10_000)
 
         await page.goto(f"{case_url}/timeline", wait_until="domcontentloaded")
