@@ -221,8 +221,10 @@ async def test_a_case_takes_more_messages_than_one_run_may(stack: FaultStack, co
 
 # -- 9: a burst of messages as fast as one client can send them ---------------------------------------------
 async def test_a_burst_of_contacts_stays_well_inside_the_deadlock_limit(tmp_path: Path) -> None:
-    # Its own stack, with the server's real caps: a burst cannot continue as new until it ebbs.
-    async with fault_stack(tmp_path, f"burst-{uuid.uuid4().hex[:8]}") as stack:
+    # Its own stack, with the server's real caps (a burst cannot continue as new until it ebbs), and the
+    # worker's output read as slowly as a terminal shows it (make run): work in the workflow thread that
+    # writes a log line per message would block there, past the deadlock detector.
+    async with fault_stack(tmp_path, f"burst-{uuid.uuid4().hex[:8]}", log_bytes_per_s=50_000) as stack:
         assert stack.client is not None
         handle = await file(stack)
         reference = handle.id.removeprefix("complaint-")
