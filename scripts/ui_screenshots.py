@@ -11,7 +11,8 @@ downloaded browser), does what the README tells an operator to do and checks wha
   next deadline, handler and overdue flag, the demo's overdue case marked, and no retention run;
 - before sign-in, a case page shows the banner that says where to sign in, and no resident data;
 - after signing in at the codec server's /login with the token, the same page has no codec banner
-  and shows the case decrypted, with its current details.
+  and shows the case decrypted, with its current details;
+- the demo's first case has gone through Stage 2 and its final response to closure.
 Playwright (the `screenshots` extra) drives that Chromium; its own browser download is never used.
 Exits non-zero, with one line, when a check fails.
 """
@@ -176,7 +177,7 @@ async def list_rows(page: Any, base: str, query: str, expected: set[str]) -> dic
     return rows
 
 
-async def pages(base: str, codec: str, token: str, demo_late: str, out: Path) -> None:
+async def pages(base: str, codec: str, token: str, demo_late: str, demo_done: str, out: Path) -> None:
     from playwright.async_api import async_playwright  # the `screenshots` extra; only this script needs it
 
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -230,7 +231,7 @@ async def pages(base: str, codec: str, token: str, demo_late: str, out: Path) ->
         # Sign in at the codec server once, then reload: nothing to change in the UI's settings.
         await page.goto(f"{codec}/login", wait_until="domcontentloaded")
         await page.fill("input[name=token]", token)
-        await page.click("button")
+        await page.get_by_role("button", name="Sign in").click()
         await page.get_by_text("Signed in").wait_for(timeout=10_000)
 
         await page.goto(f"{case_url}/timeline", wait_until="domcontentloaded")
@@ -249,6 +250,17 @@ async def pages(base: str, codec: str, token: str, demo_late: str, out: Path) ->
                  f"(see {out / 'ui-case-page-failed.png'})")
         await page.screenshot(path=str(out / "ui-case-current-details.png"))
         print(f"wrote {out / 'ui-case-current-details.png'}: decrypted for the signed-in operator, no banner")
+
+        # The demo's first case, finished in minutes: Stage 2, its final response (which gives the route
+        # to the Ombudsman), closure and the survey, all in the case's timeline.
+        await page.goto(f"{base}/workflows/complaint-{demo_done}", wait_until="domcontentloaded")
+        steps = ("Appoint the Stage 2 reviewer", "Send the final response letter", "Send the survey letter")
+        text = await text_until(page, lambda t: all(m in t for m in steps) and "COMPLETED" in t.upper())
+        missing = [m for m in steps if m not in text]
+        if missing or "COMPLETED" not in text.upper():
+            fail(f"the demo case {demo_done} does not show {missing or 'that it completed'}")
+        await page.screenshot(path=str(out / "ui-demo-case.png"))
+        print(f"wrote {out / 'ui-demo-case.png'}: the demo's case through Stage 2 to closure")
         await browser.close()
 
 
@@ -292,10 +304,11 @@ def main() -> int:
                 fail(f"{ref} did not reach investigating")
         output.wait_for("Demonstration done", 240)
         late = next(w.split()[1] for w in output.lines if "Overdue = true" in w)
+        done = next(w.split()[1] for w in output.lines if "finished:" in w and w.split()[1].endswith("-1"))
 
         token = (scratch / "var" / "codec-token").read_text().strip()
         asyncio.run(pages(f"http://127.0.0.1:{ui}/namespaces/default", f"http://127.0.0.1:{codec}", token, late,
-                          args.out))
+                          done, args.out))
     finally:
         os.killpg(stack.pid, signal.SIGINT)
         try:
