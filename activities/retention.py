@@ -78,7 +78,7 @@ KEEP_DETAIL = frozenset({
 KEEP_SUMMARY = frozenset({
     "filed", "acknowledged", "stage1_responded", "stage2_acknowledged", "final_response_sent", "deadline_set",
     "deadline_breached", "deadline_extended", "reminder_sent", "window_closed", "closed", "survey_sent",
-    "survey_answered", "escalation_requested", "escalation_refused", "panel_sat", "panel_booked", "panel_moved",
+    "survey_answered", "escalation_requested", "ended_abnormally", "escalation_refused", "panel_sat", "panel_booked", "panel_moved",
     "panel_attendance_arranged", "panel_decision_recorded", "ombudsman_rights_given", "ombudsman_referral",
     "letter_sent", "contact_recorded", "contact_details_supplied", "problem_recorded",
     "involved_customer_invited", "involved_customer_withdrawn", "discussion_declined", "participation_declined",

@@ -14,8 +14,8 @@ on the search path and its state in ./var/demo, and once ready files demonstrati
 through the whole procedure in a few minutes (demo.driver), saying each step.
 
 Environment: TEMPORAL_ADDRESS (its port is the dev server's, default 7233), TEMPORAL_NAMESPACE,
-COMPLAINTS_TASK_QUEUE, COMPLAINTS_DATABASE_URL, COMPLAINTS_UI_PORT (default 8233),
-COMPLAINTS_VAR_DIR (default ./var).
+COMPLAINTS_TASK_QUEUE, COMPLAINTS_DATABASE_URL, COMPLAINTS_UI_PORT (default 8233), COMPLAINTS_CODEC_PORT
+(default 8888), COMPLAINTS_VAR_DIR (default ./var, or ./var/demo with --demo).
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@
 alone: "include cross-origin credentials" stays off, so the browser never sends the codec server's
 sign-in cookie and every case page says "Codec Server could not connect" until each operator overrides
 the setting by hand in their browser. A production UI server sets `codec.includeCredentials` (and an
-error message with a link) in its config file; `make run` has no such file, so this small reverse proxy
-stands where the UI is published and changes only the UI's settings answer (`/api/v1/settings`) on the
-way through. Everything else passes untouched.
+error message with a link) in its config (deploy/compose: TEMPORAL_CODEC_INCLUDE_CREDENTIALS);
+start-dev has no such setting, so this small reverse proxy stands where `make run` publishes the UI and
+changes only the UI's settings answer (`/api/v1/settings`) on the way through. Everything else passes
+untouched.
 """
 
 from __future__ import annotations

@@ -61,8 +61,8 @@ _LOGIN_PAGE = """<!doctype html><meta charset="utf-8"><title>Complaints codec: s
 <p>{message}</p>
 <form method="post" action="/login"><label>Operator token <input name="token" type="password" autofocus></label>
 <button>Sign in</button></form>
-<p>Then, in the Temporal UI's codec settings, set the endpoint to this server and turn on
-"Include cross-origin credentials".</p>
+<p>Then reload the Temporal UI's page. (The UI `make run` starts is set up for this server; another UI
+needs, in its codec settings, this server as the endpoint and "Include cross-origin credentials" on.)</p>
 <form method="post" action="/logout"><button>Sign out</button></form></body>"""
 
 

@@ -6,7 +6,9 @@ recorded history against today's code, so such a change fails CI instead of prod
 
 Subdirectories keep the recordings of earlier code: tests/histories/three-opening-activities/ holds
 cases started before open_case (workflows/complaint.py, OPEN_IN_ONE_ACTIVITY), which took three
-activities to open and wrote every timeline row with record_events.
+activities to open and wrote every timeline row with record_events. tests/histories/before-withdrawals/
+holds a case cancelled in Temporal before a cancellation became a withdrawal (workflows/withdrawal.py,
+WITHDRAW_ON_CANCEL): it stopped at once, and must still replay so.
 
 Histories are recorded, on purpose only, by `make record-histories` (COMPLAINTS_RECORD_HISTORIES=1
 while the policy tests run). They are stored decrypted: the tests' residents are invented, and the

@@ -97,7 +97,8 @@ async def test_a_stage2_filing_the_policy_does_not_allow_is_recorded_as_what_hap
 
 
 # -- point 11 and 6: a refused signal, and the same date in `list` as in `status` -----------------
-async def test_a_refused_signal_exits_1_and_list_agrees_with_status(dev_env: WorkflowEnvironment, db_url: str) -> None:
+async def test_a_refused_signal_exits_1_and_list_agrees_with_status(dev_env: WorkflowEnvironment, db_url: str,
+                                                                   dev_now: Callable[[], datetime]) -> None:
     ref = new_reference("CLIR")
     queue = f"cli-{ref}"
     env = dev_env_vars(dev_env, queue)
@@ -110,7 +111,8 @@ async def test_a_refused_signal_exits_1_and_list_agrees_with_status(dev_env: Wor
     try:
         async with worker(dev_env, pool, queue):
             r = await run("file", "--reference", ref, "--resident-name", "Maria Jones", "--property-address",
-                          "Flat 4, 12 Harbour Road", "--nation", "england-and-wales", "--summary", "Damp")
+                          "Flat 4, 12 Harbour Road", "--nation", "england-and-wales", "--summary", "Damp",
+                          "--received-at", dev_now().isoformat())  # the server's clock (tests/clock.py)
             assert r.returncode == 0, r
             handle = dev_env.client.get_workflow_handle(f"complaint-{ref}")
             await wait_for(handle, lambda s: s.status is Status.INVESTIGATING, "acknowledgement")

@@ -3,9 +3,12 @@ through Stage 2 and the Ombudsman step to closure on the real dev server, in rea
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -23,7 +26,11 @@ from domain.policy import (
     load_policy,
     load_policy_file,
 )
+from localstack.__main__ import Config, _write_env
+from starter.connection import Settings
 from tests.support import new_reference, timeline_kinds, worker
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -72,3 +79,23 @@ async def test_the_demo_takes_its_cases_through_stage_2_and_the_ombudsman_step_t
     # The narration names every case and the CLI command for each step.
     text = "\n".join(said)
     assert all(ref in text for ref in refs) and "by hand: python -m starter refer" in text
+
+
+def test_make_demo_keeps_its_own_state_and_tells_the_cli_where_its_policies_are(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for var in ("COMPLAINTS_VAR_DIR", POLICY_PATH_ENV):
+        monkeypatch.delenv(var, raising=False)
+    assert Config.from_env().var_dir == Path("var").resolve()
+    assert Config.from_env(demo_pace=8.0).var_dir == Path("var/demo").resolve()  # never among real cases
+    monkeypatch.setenv(POLICY_PATH_ENV, str(DEMO_POLICIES))  # as `--demo` sets it before the worker starts
+    env_file = tmp_path / "env"
+    _write_env(env_file, Settings(database_url="postgresql://x"), None)
+    assert f"export {POLICY_PATH_ENV}={DEMO_POLICIES}" in env_file.read_text().splitlines()
+
+
+def test_a_negative_pace_is_bad_arguments() -> None:
+    cp = subprocess.run([sys.executable, "-m", "localstack", "--demo", "--pace", "-1"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 2
+    assert cp.stderr.strip().splitlines() == ["localstack: error: --pace must be 0 or more seconds"]

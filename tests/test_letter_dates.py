@@ -25,7 +25,15 @@ from activities import letters as templates
 from activities.calendar_data import build_snapshot
 from domain.calendar import LONDON, CalendarSnapshot, Nation
 from domain.case import Stage
-from domain.policy import POLICY_DIR, Policy, ReviewKind, Trigger, load_policy_file, triggers_at_opening
+from domain.policy import (
+    POLICY_DIR,
+    Policy,
+    PolicyError,
+    ReviewKind,
+    Trigger,
+    load_policy_file,
+    triggers_at_opening,
+)
 from workflows import letter_dates as dates
 from workflows import letter_words as words
 from workflows.case_state import long_date
@@ -239,3 +247,16 @@ def test_every_policy_and_trigger_is_covered() -> None:
         assert {(path.stem, letter) for letter in LETTERS if sends(policy, letter)} <= covered
     assert {t for _, letter, t in cases() if letter == "stage2_acknowledgement"} >= {
         Trigger.ESCALATION_REQUESTED, Trigger.STAGE2_ACKNOWLEDGED, Trigger.PANEL_SITTING}
+
+
+def test_a_deadline_counted_from_an_event_not_yet_happened_is_refused(tmp_path: Path) -> None:
+    """The triggers above are all a rule may count from: any other could not be dated when the deadline
+    opens (the case would fail), so the policy is refused at load, naming the field and what it may use."""
+    text = (POLICY_DIR / "hos-code-2024.toml").read_text(encoding="utf-8").replace(
+        'label = "Stage 2 final response", length = 20, unit = "working_days", trigger = "stage2_acknowledged"',
+        'label = "Stage 2 final response", length = 20, unit = "working_days", trigger = "final_response"')
+    path = tmp_path / "hos-code-2024.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"stage2\.response\.trigger: 'final_response' has not happened when this "
+                                          r"deadline opens; it can count from: .*escalation_requested"):
+        load_policy_file(path)

@@ -47,8 +47,8 @@ def stack_env(var_dir: Path, port: int, ui_port: int) -> dict[str, str]:
 class Running:
     """A `python -m localstack` child whose output is read on a thread, so waits stay bounded."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "localstack"], cwd=ROOT, env=env,
+    def __init__(self, env: dict[str, str], cwd: Path = ROOT) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "localstack"], cwd=cwd, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -98,8 +98,8 @@ class Running:
 
 
 @contextmanager
-def localstack(env: dict[str, str]) -> Iterator[Running]:
-    running = Running(env)
+def localstack(env: dict[str, str], cwd: Path = ROOT) -> Iterator[Running]:
+    running = Running(env, cwd)
     try:
         running.wait_for(READY, timeout=90)
         yield running

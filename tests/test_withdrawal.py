@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import ScheduleActionStartWorkflow, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Replayer
 
@@ -40,6 +40,7 @@ from tests.stack_cases import (
     wait_for_status,
 )
 from workflows.complaint import ComplaintWorkflow
+from workflows.ended_cases import SCHEDULE_ID
 from workflows.retention import FindCases
 
 
@@ -155,3 +156,19 @@ async def test_a_terminated_case_is_found_by_the_sweep_and_marked_ended_abnormal
     finally:
         await pool.close()
     assert ref not in found[0].references and ref in found[1].references
+
+
+async def test_the_ended_cases_sweep_is_scheduled(stack: FaultStack) -> None:
+    """`ended-cases schedule` creates the schedule once and updates it after, on the workers' queue."""
+    assert stack.client is not None
+    r = await cli(stack, "ended-cases", "schedule", "--json")
+    assert r.code == 0 and json.loads(r.out)["result"] == "created", r.out + r.err
+    r = await cli(stack, "ended-cases", "schedule", "--cron", "*/5 * * * *", "--json")
+    assert r.code == 0 and json.loads(r.out)["result"] == "updated", r.out + r.err
+    described = await stack.client.get_schedule_handle(SCHEDULE_ID).describe()
+    action = described.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert (action.workflow, action.task_queue) == ("EndedCasesWorkflow", stack.task_queue)
+    # The server keeps a cron as calendar specs: its next runs show the new spacing.
+    runs = described.info.next_action_times
+    assert len(runs) >= 2 and {b - a for a, b in zip(runs, runs[1:], strict=False)} == {timedelta(minutes=5)}, runs

@@ -62,7 +62,9 @@ class Letters(CaseState):
         while True:
             signed = words.signature(self._require_policy(), self._signer())
             dated = fill(workflow.now()) if fill is not None else {}
-            request = request.model_copy(update={"fields": {**signed, **request.fields, **dated}})
+            # Worked out at each attempt: a letter that waited for contact details goes out signed and dated
+            # as of the day it is sent.
+            request = request.model_copy(update={"fields": {**request.fields, **signed, **dated}})
             if self._contact_fix is not None and request.recipient_name == self._c.resident.name:
                 request = request.model_copy(update={"recipient_address": self._contact_fix.address,
                                                      "recipient_email": self._contact_fix.email})

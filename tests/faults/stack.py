@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,10 +59,12 @@ class HeadlessDevServer(TemporalDevServer):
 
 class FaultStack:
     def __init__(self, root: Path, task_queue: str, *, outage_log_seconds: float | None = None,
-                 dynamic_config: dict[str, int] | None = None) -> None:
+                 dynamic_config: dict[str, int] | None = None, log_bytes_per_s: int | None = None) -> None:
         self.root = root
         self.task_queue = task_queue
         self.outage_log_seconds = outage_log_seconds
+        # The worker's output drained at this rate, as a terminal or a slow log shipper does (None: a file).
+        self.log_bytes_per_s = log_bytes_per_s
         self.temporal = HeadlessDevServer(
             binary=find_binary("temporal"), db_file=root / "temporal" / "temporal.db",
             log_file=root / "temporal" / "server.log", ip=IP, port=free_port(), ui_port=free_port(),
@@ -126,13 +129,31 @@ class FaultStack:
     async def start_worker(self, timeout: float = 60.0) -> None:
         """Start `python worker.py` and return once it polls the task queue."""
         assert self.worker is None or self.worker.poll() is not None, "a worker is already running"
-        with self.worker_log.open("ab") as log:
+        if self.log_bytes_per_s is not None:
             self.worker = subprocess.Popen(
                 [sys.executable, "worker.py"], cwd=ROOT, env=self.worker_env(), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             )
+            threading.Thread(target=self._drain_slowly, args=(self.worker,), daemon=True).start()
+        else:
+            with self.worker_log.open("ab") as log:
+                self.worker = subprocess.Popen(
+                    [sys.executable, "worker.py"], cwd=ROOT, env=self.worker_env(), stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT,
+                )
         self.worker_starts += 1
         await self._wait_polling(self.worker, timeout)
+
+    def _drain_slowly(self, proc: subprocess.Popen[bytes]) -> None:
+        """Copy the worker's output to its log at log_bytes_per_s: a writer faster than that blocks, as on
+        a terminal, once the pipe's buffer is full."""
+        assert proc.stdout is not None and self.log_bytes_per_s is not None
+        chunk = max(1, self.log_bytes_per_s // 10)
+        with self.worker_log.open("ab") as log:
+            while data := proc.stdout.read1(chunk):  # type: ignore[attr-defined]
+                log.write(data)
+                log.flush()
+                time.sleep(len(data) / self.log_bytes_per_s)
 
     async def _wait_polling(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         # The server lists pollers for a while after they die, so look for this process's identity.

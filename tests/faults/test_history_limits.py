@@ -221,8 +221,10 @@ async def test_a_case_takes_more_messages_than_one_run_may(stack: FaultStack, co
 
 # -- 9: a burst of messages as fast as one client can send them ---------------------------------------------
 async def test_a_burst_of_contacts_stays_well_inside_the_deadlock_limit(tmp_path: Path) -> None:
-    # Its own stack, with the server's real caps: a burst cannot continue as new until it ebbs.
-    async with fault_stack(tmp_path, f"burst-{uuid.uuid4().hex[:8]}") as stack:
+    # Its own stack, with the server's real caps (a burst cannot continue as new until it ebbs), and the
+    # worker's output read as slowly as a terminal shows it (make run): work in the workflow thread that
+    # writes a log line per message would block there, past the deadlock detector.
+    async with fault_stack(tmp_path, f"burst-{uuid.uuid4().hex[:8]}", log_bytes_per_s=50_000) as stack:
         assert stack.client is not None
         handle = await file(stack)
         reference = handle.id.removeprefix("complaint-")
@@ -291,10 +293,13 @@ async def test_continue_as_new_in_stage2_changes_nothing_anyone_sees(stack: Faul
 
     assert after["status"] == before["status"], "status, deadlines, the extension and the handler are the same"
     assert after["search_attributes"] == before["search_attributes"]
-    assert after["timeline"][:len(before["timeline"])] == before["timeline"]
-    new = after["timeline"][len(before["timeline"]):]
-    assert [e.kind for e in new] == ["contact_recorded"] * sent
-    assert [e.seq for e in after["timeline"]] == list(range(1, len(after["timeline"]) + 1))
+    # The same events under the same numbers, then the contacts (the query keeps the newest 64 KiB: with
+    # the server's real threshold the oldest have made room by now, and are in the record, compared below).
+    kept, last = after["timeline"], before["timeline"][-1].seq
+    earlier = {e.seq: e for e in before["timeline"]}
+    assert [e for e in kept if e.seq <= last] == [earlier[e.seq] for e in kept if e.seq <= last]
+    assert [e.kind for e in kept if e.seq > last] == ["contact_recorded"] * min(sent, len(kept))
+    assert [e.seq for e in kept] == list(range(last + sent - len(kept) + 1, last + sent + 1))
     for table in ("case", "letters", "deadlines", "extensions"):
         assert after["record"][table] == before["record"][table], table
     assert after["record"]["timeline"][:len(before["record"]["timeline"])] == before["record"]["timeline"]
