@@ -186,7 +186,8 @@ async def test_staff_list_names_the_ids(db_url: str) -> None:
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "COMPLAINTS_DATABASE_URL" in r.stderr, r
 
 
-async def test_reassign_and_accept_escalation_drive_a_real_case(dev_env: WorkflowEnvironment, db_url: str) -> None:
+async def test_reassign_and_accept_escalation_drive_a_real_case(dev_env: WorkflowEnvironment, db_url: str,
+                                                               dev_now: Callable[[], datetime]) -> None:
     """A handler reassigned to another member of staff, refused (exit 1, one line) when that person cannot
     take it; an escalation accepted at once, so Stage 2 starts without waiting out the day's triage."""
     ref = new_reference("CLIE")
@@ -204,7 +205,7 @@ async def test_reassign_and_accept_escalation_drive_a_real_case(dev_env: Workflo
     pool = await create_pool(db_url)
     try:
         async with worker(dev_env, pool, queue):
-            handle = await start(dev_env, complaint(ref, datetime.now(LONDON).replace(microsecond=0)), queue)
+            handle = await start(dev_env, complaint(ref, dev_now().astimezone(LONDON).replace(microsecond=0)), queue)
             s = await wait_for(handle, lambda s: s.status is Status.INVESTIGATING, "acknowledged")
             first = await pool.fetchval("SELECT staff_id FROM assignments WHERE reference=$1 AND stage='stage-1'", ref)
             other = next(i for i in ("S-CH-01", "S-CH-02") if i != first)
