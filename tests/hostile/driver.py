@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -47,12 +47,18 @@ class Snapshot:
                                                    for d in s.deadlines)), len(timeline))
 
 
+# A query is answered by the worker, which may first replay a case whose history holds megabytes of
+# refused payloads; on a loaded machine that outlasts the default RPC deadline, which is not what these
+# tests are about. A longer deadline, not a retry: a case that never answers still fails the test.
+QUERY_DEADLINE = timedelta(seconds=90)
+
+
 async def timeline(handle: WorkflowHandle) -> list[CaseEvent]:
-    return await handle.query("timeline", result_type=list[CaseEvent])
+    return await handle.query("timeline", result_type=list[CaseEvent], rpc_timeout=QUERY_DEADLINE)
 
 
 async def case_status(handle: WorkflowHandle) -> CaseStatus:
-    return await handle.query("status", result_type=CaseStatus)
+    return await handle.query("status", result_type=CaseStatus, rpc_timeout=QUERY_DEADLINE)
 
 
 async def describe(handle: WorkflowHandle) -> tuple[WorkflowExecutionStatus, DescribeWorkflowExecutionResponse]:
