@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import Refused
 
 from workflows.continuation import CONTINUE_AS_NEW, MAX_CASE_FILE_BYTES, Rest, history_is_long, later
+from workflows.inbox import Inbox
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Outages (a database restart) are ridden out with backoff; errors that cannot pass are named.
@@ -91,7 +92,7 @@ def json_bytes(model: BaseModel) -> int:
     return len(type(model).__pydantic_serializer__.to_json(model))
 
 
-class CaseState:
+class CaseState(Inbox):
     """The state every stage shares, and the helpers that change it visibly.
 
     The carried fields are declared in domain/case_file.py (CaseFile) and set from it (`_restore`); their
@@ -144,6 +145,7 @@ class CaseState:
     _continued: int
 
     def __init__(self, complaint: FileComplaint) -> None:
+        super().__init__()  # the inbox: signals queued, taken a bounded number per workflow task
         # Every carried field starts from a fresh case file (domain/case_file.py declares them).
         self._book = DeadlineBook()
         self._restore(CaseFile(complaint=complaint, triggers={Trigger.RECEIVED: complaint.received_at}))
@@ -349,6 +351,11 @@ class CaseState:
         self._refused += 1
         self._event("signal_refused", f"Refused {name}: {reason}", detail={"message": name, "reason": reason})
 
+    def _message_failed(self, name: str, exc: Exception) -> None:
+        # A defect, not the sender's fault: logged in full for the team, refused on the case's timeline.
+        workflow.logger.exception("%s could not be handled", name, extra={"reference": self._c.reference})
+        self._refuse(name, f"the case could not handle it ({type(exc).__name__}); the team has been told")
+
     # -- resting, and continuing as new (workflows/continuation.py) ----------------------------------------
     def _resumed_at(self, rest: Rest) -> bool:
         """Whether this run continues a case that rested at `rest`: the steps before it ran already."""
@@ -381,7 +388,7 @@ class CaseState:
         batch. A handler that waits long (a letter waiting for contact details) lets the rows be written."""
         return (self._resting and self._may_continue and self._unsaved_total <= BATCH_BYTES
                 and not self._pending_letters and not self._calendar_lock.locked()
-                and workflow.all_handlers_finished() and history_is_long())
+                and workflow.all_handlers_finished() and self._messages_settled() and history_is_long())
 
     def _may_continue_now(self) -> bool:
         """Long history and a quiet case: no handler running, no activity in flight."""

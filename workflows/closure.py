@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case_state import SURVEY_WINDOW
 from workflows.continuation import Rest
+from workflows.inbox import queued
 from workflows.letters import Letters
 
 
@@ -45,6 +46,7 @@ class Closure(Letters):
         self._set(Status.CLOSED, "nothing: the case is closed")
 
     @workflow.signal(name=Signal.SURVEY_RESPONSE)
+    @queued(Signal.SURVEY_RESPONSE)
     def survey_response(self, payload: RawValue = NO_PAYLOAD) -> None:
         with self._refusing(Signal.SURVEY_RESPONSE):
             answer = parse(SurveyResponse, payload)

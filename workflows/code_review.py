@@ -31,7 +31,8 @@ class CodeStage2(CaseState):
         await self._rest(Rest.CODE_REVIEW, lambda: self._final_response is not None)
 
     @workflow.update(name=Update.SUBMIT_FINAL_RESPONSE)
-    def submit_final_response(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+    async def submit_final_response(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_final_response(payload))
         self._final_response = parse(StageResponse, payload)
         return UpdateResult(message="Final response accepted; the letter is being sent")
 

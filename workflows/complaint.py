@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.case_state import ACTIVITY_TIMEOUT, FUTURE_TOLERANCE
 from workflows.closure import Closure
 from workflows.deadline_keeper import DeadlineKeeper
+from workflows.inbox import Inbox
 from workflows.ombudsman import OmbudsmanStep
 from workflows.staffing import Staffing
 from workflows.stage_one import Stage1
@@ -76,6 +77,7 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, 
             filed = parse(FileComplaint, complaint)
         except Refused as exc:
             self._invalid_start = str(exc)
+            Inbox.__init__(self)  # signals sent meanwhile are queued, never handled: run() fails the start
             return
         self._invalid_start = None
         super().__init__(filed)
@@ -86,13 +88,16 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, 
             raise ApplicationError(f"the complaint cannot be filed: {self._invalid_start}", type="InvalidComplaint",
                                    non_retryable=True)
         self._run_task = asyncio.current_task()
+        # Waits for queued signals all run long; it makes no command until a burst queues more than one
+        # workflow task may take (workflows/inbox.py).
+        asyncio.ensure_future(self._take_messages())
         try:
             await self._procedure()
         except asyncio.CancelledError:
             # A cancellation request, or the withdraw update: the case closes as a withdrawal (withdrawal.py).
             if not await self._withdraw_on_cancel():
                 raise
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._messages_settled())
         self._finished = True
         if self._keeper is not None and self._persister is not None:
             await self._keeper

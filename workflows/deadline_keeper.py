@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import NO_PAYLOAD, Refused, parse
 
 from workflows.case_state import S1_RESPONSE, S2_RESPONSE, long_date
+from workflows.inbox import queued
 from workflows.letters import Letters
 
 # workflow.patched ids: each guards a change in the commands a running case issues.
@@ -92,6 +93,7 @@ class DeadlineKeeper(Letters):
         ), None, f"Tell a manager: {d.label} missed")
 
     @workflow.signal(name=Signal.EXTEND_DEADLINE)
+    @queued(Signal.EXTEND_DEADLINE)
     async def extend_deadline(self, payload: RawValue = NO_PAYLOAD) -> None:
         with self._refusing(Signal.EXTEND_DEADLINE):
             request = parse(ExtendDeadline, payload)
@@ -133,6 +135,7 @@ class DeadlineKeeper(Letters):
         self._publish()
 
     @workflow.signal(name=Signal.CALENDAR_CHANGED)
+    @queued(Signal.CALENDAR_CHANGED)
     async def calendar_changed(self, payload: RawValue = NO_PAYLOAD) -> None:
         with self._refusing(Signal.CALENDAR_CHANGED) as scope:
             change = parse(CalendarChanged, payload)

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case_state import ESC_TRIAGE, ESC_WINDOW, S2_CONTACT
 from workflows.continuation import Rest
+from workflows.inbox import queued
 from workflows.letters import Letters
 
 
@@ -70,6 +71,7 @@ class Escalation(Letters):
             self._open_deadline(S2_CONTACT, s2.contact, Stage.STAGE2)
 
     @workflow.signal(name=Signal.REQUEST_REVIEW)
+    @queued(Signal.REQUEST_REVIEW)
     def request_review(self, payload: RawValue = NO_PAYLOAD) -> None:
         with self._refusing(Signal.REQUEST_REVIEW):
             request = parse(RequestReview, payload)
@@ -93,7 +95,8 @@ class Escalation(Letters):
                         detail={"reasons": request.reasons})
 
     @workflow.update(name=Update.ACCEPT_ESCALATION)
-    def accept_escalation(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+    async def accept_escalation(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_accept_escalation(payload))
         acceptance = parse(AcceptEscalation, payload)
         self._book.meet(ESC_TRIAGE, workflow.now())  # ends the triage wait: Stage 2 starts now
         self._wake = True
@@ -118,7 +121,8 @@ class Escalation(Letters):
         self._validate(check)
 
     @workflow.update(name=Update.REFUSE_ESCALATION)
-    def refuse_escalation(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+    async def refuse_escalation(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_refuse_escalation(payload))
         refusal = parse(RefuseEscalation, payload)
         self._refusal = refusal
         self._wake = True

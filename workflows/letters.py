@@ -122,7 +122,8 @@ class Letters(CaseState):
         return words.ombudsman_route(policy, dates.cooling_off_ends(policy, self._calendar(), self._triggers, at))
 
     @workflow.update(name=Update.SUPPLY_CONTACT_DETAILS)
-    def supply_contact_details(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+    async def supply_contact_details(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_contact_details(payload))
         self._contact_fix = parse(SupplyContactDetails, payload)
         self._event("contact_details_supplied", "Contact details for letters supplied", actor="operator")
         return UpdateResult(message="Contact details recorded; waiting letters will now be sent")

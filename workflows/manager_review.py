@@ -75,7 +75,8 @@ class ComplaintsManagerReview(Letters):
         return f"{self._reviewer.name} ({title})" if title else self._reviewer.name
 
     @workflow.update(name=Update.RECORD_REVIEW_FINDINGS)
-    def record_review_findings(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+    async def record_review_findings(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_findings(payload))
         findings = parse(ReviewFindings, payload)
         self._findings = findings
         self._event("review_findings_recorded", "Review findings recorded", actor=findings.by,
@@ -97,7 +98,8 @@ class ComplaintsManagerReview(Letters):
         self._validate(check)
 
     @workflow.update(name=Update.AGREE_OUTCOME)
-    def agree_outcome(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+    async def agree_outcome(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_agree_outcome(payload))
         agreement = parse(AgreeOutcome, payload)
         self._agreement = agreement
         self._event("outcome_agreed", f"Outcome agreed by the {agreement.role.replace('_', ' ')}",

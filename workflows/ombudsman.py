@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case_state import COOLING_OFF, CaseState
 from workflows.continuation import Rest
+from workflows.inbox import queued
 
 
 class OmbudsmanStep(CaseState):
@@ -44,6 +45,7 @@ class OmbudsmanStep(CaseState):
         self._book.cancel(COOLING_OFF)
 
     @workflow.signal(name=Signal.OMBUDSMAN_REFERRAL)
+    @queued(Signal.OMBUDSMAN_REFERRAL)
     def ombudsman_referral(self, payload: RawValue = NO_PAYLOAD) -> None:
         with self._refusing(Signal.OMBUDSMAN_REFERRAL):
             referral = parse(OmbudsmanReferral, payload)

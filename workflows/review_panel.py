@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case_state import DECISION_WORDS, S2_RESPONSE, S2_SITTING, long_date
 from workflows.continuation import Rest
+from workflows.inbox import queued
 from workflows.letters import Letters
 
 
@@ -115,6 +116,7 @@ class ReviewPanel(Letters):
         })
 
     @workflow.signal(name=Signal.REQUEST_TO_ATTEND)
+    @queued(Signal.REQUEST_TO_ATTEND)
     def request_to_attend(self, payload: RawValue = NO_PAYLOAD) -> None:
         with self._refusing(Signal.REQUEST_TO_ATTEND):
             request = parse(RequestToAttend, payload)
@@ -131,7 +133,8 @@ class ReviewPanel(Letters):
                         detail={"needs": request.needs})
 
     @workflow.update(name=Update.REQUEST_RESIDENT_PANELISTS)
-    def request_resident_panelists(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+    async def request_resident_panelists(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_panelists(payload))
         request = parse(RequestResidentPanelists, payload)
         for p in request.panelists:
             self._panelists.append(p.model_dump(mode="json"))
@@ -163,7 +166,8 @@ class ReviewPanel(Letters):
         self._validate(check)
 
     @workflow.update(name=Update.RECORD_PANEL_DECISION)
-    def record_panel_decision(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+    async def record_panel_decision(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_panel_decision(payload))
         decision = parse(PanelDecision, payload)
         self._panel_decision = decision
         self._event("panel_decision_recorded", f"Panel decision: {DECISION_WORDS[decision.decision]}",

@@ -32,6 +32,7 @@ class Staffing(CaseState):
 
     @workflow.update(name=Update.REASSIGN_HANDLER)
     async def reassign_handler(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_reassign_handler(payload))
         request = parse(ReassignHandler, payload)
         policy = self._require_policy()
         stage, before = self._appointed()

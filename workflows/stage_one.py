@@ -72,7 +72,8 @@ class Stage1(Letters):
         self._set(Status.INVESTIGATING, "the Stage 1 response (update submit_stage1_response)")
 
     @workflow.update(name=Update.SUBMIT_STAGE1_RESPONSE)
-    def submit_stage1_response(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+    async def submit_stage1_response(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_stage1_response(payload))
         response = parse(StageResponse, payload)
         self._stage1_response = response
         self._wake = True

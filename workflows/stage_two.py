@@ -29,6 +29,7 @@ from workflows.case_state import DECISION_WORDS, S2_ACK, S2_CONTACT, S2_RESPONSE
 from workflows.code_review import CodeStage2
 from workflows.continuation import Rest
 from workflows.escalation import Escalation
+from workflows.inbox import queued
 from workflows.manager_review import ComplaintsManagerReview
 from workflows.review_panel import ReviewPanel
 
@@ -97,6 +98,7 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
                    at=acknowledged_at)
 
     @workflow.signal(name=Signal.RECORD_CONTACT)
+    @queued(Signal.RECORD_CONTACT)
     def record_contact(self, payload: RawValue = NO_PAYLOAD) -> None:
         with self._refusing(Signal.RECORD_CONTACT):
             contact = parse(RecordContact, payload)
@@ -123,6 +125,7 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
                         at=at, actor=contact.by, detail=detail)
 
     @workflow.signal(name=Signal.TENANT_DECLINED_DISCUSSION)
+    @queued(Signal.TENANT_DECLINED_DISCUSSION)
     def tenant_declined_discussion(self, payload: RawValue = NO_PAYLOAD) -> None:
         with self._refusing(Signal.TENANT_DECLINED_DISCUSSION):
             declined = parse(TenantDeclinedDiscussion, payload)
@@ -138,6 +141,7 @@ class Stage2(Escalation, CodeStage2, ComplaintsManagerReview, ReviewPanel):
                         "original complaint and response", at=at, actor="resident", detail={"notes": declined.notes})
 
     @workflow.signal(name=Signal.DECLINE_RESIDENT_PARTICIPATION)
+    @queued(Signal.DECLINE_RESIDENT_PARTICIPATION)
     async def decline_resident_participation(self, payload: RawValue = NO_PAYLOAD) -> None:
         withdraw: InvolvedCustomer | None = None
         with self._refusing(Signal.DECLINE_RESIDENT_PARTICIPATION):

@@ -47,6 +47,7 @@ class Withdrawal(Letters):
 
     @workflow.update(name=Update.WITHDRAW)
     async def withdraw(self, payload: RawValue = NO_PAYLOAD) -> UpdateResult:
+        await self._after_earlier_messages(lambda: self._validate_withdraw(payload))
         self._withdrawal = parse(Withdraw, payload)
         if self._run_task is not None and not self._withdrawing:
             self._run_task.cancel()  # wherever the procedure waits, it stops there and withdraws
