@@ -22,6 +22,7 @@ import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import metrics
@@ -33,9 +34,10 @@ from domain import logs
 from domain import search_attributes as sa
 from domain.encryption import worker_converter
 from starter.connection import Settings, SettingsError, connect
+from starter.ended_cases_cmd import schedule_unless_present
 from starter.exiting import leave
 from workflows.complaint import ComplaintWorkflow
-from workflows.ended_cases import EndedCasesWorkflow
+from workflows.ended_cases import DEFAULT_CRON, SCHEDULE_ID, EndedCasesWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.unreadable import UnreadableSignals
 
@@ -107,10 +109,21 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     try:
         async with build_worker(client, CaseRecordActivities(pool), settings.task_queue, cached_cases(settings)):
             log.info("worker running", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
+            await _schedule_ended_cases_sweep(client, settings.task_queue)
             await stop.wait()
     finally:
         await pool.close()
     log.info("worker stopped")
+
+
+async def _schedule_ended_cases_sweep(client: Client, task_queue: str) -> None:
+    """A terminated case runs no code: only the sweep finds it. So its schedule exists wherever a worker
+    runs (created if absent; an operator's own cron or pause is kept)."""
+    try:
+        if await schedule_unless_present(client, task_queue):
+            log.info("ended-cases sweep scheduled", schedule_id=SCHEDULE_ID, cron=DEFAULT_CRON)
+    except RPCError as exc:  # e.g. an identity without schedule rights: the operator creates it (runbook)
+        log.warning("ended-cases sweep not scheduled", schedule_id=SCHEDULE_ID, error=" ".join(exc.message.split()))
 
 
 def start_metrics(settings: Settings) -> dict:

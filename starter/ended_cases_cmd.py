@@ -1,6 +1,7 @@
 """`python -m starter ended-cases`: find cases whose workflow stopped without closing them, and mark them.
 
     python -m starter ended-cases schedule [--cron "*/15 * * * *"]   # create or update the schedule
+                                                                     # (a worker creates it at start if absent)
     python -m starter ended-cases run                                # one sweep now; prints what it marked
 
 A terminated, timed-out or failed case runs no code, so it cannot say it has stopped: its search
@@ -85,6 +86,16 @@ async def ensure_schedule(client: Client, cron: str, task_queue: str) -> str:
 
     await client.get_schedule_handle(SCHEDULE_ID).update(update)
     return "updated"
+
+
+async def schedule_unless_present(client: Client, task_queue: str) -> bool:
+    """Create the schedule at DEFAULT_CRON if there is none (a worker does at start, so a terminated case
+    is always found); an existing one, an operator's cron or pause, is left as it is. True if created."""
+    try:
+        await client.create_schedule(SCHEDULE_ID, build_schedule(DEFAULT_CRON, task_queue))
+        return True
+    except ScheduleAlreadyRunningError:
+        return False
 
 
 async def cmd_schedule(args: argparse.Namespace) -> int:

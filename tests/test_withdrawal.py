@@ -159,16 +159,26 @@ async def test_a_terminated_case_is_found_by_the_sweep_and_marked_ended_abnormal
 
 
 async def test_the_ended_cases_sweep_is_scheduled(stack: FaultStack) -> None:
-    """`ended-cases schedule` creates the schedule once and updates it after, on the workers' queue."""
+    """The worker creates the schedule when it starts (no operator step, so a terminated case is always
+    found); `ended-cases schedule` updates it, on the workers' queue, and a restarted worker keeps that."""
     assert stack.client is not None
-    r = await cli(stack, "ended-cases", "schedule", "--json")
-    assert r.code == 0 and json.loads(r.out)["result"] == "created", r.out + r.err
+    assert await _spacing(stack) == {timedelta(minutes=15)}, "created by the worker at */15"
     r = await cli(stack, "ended-cases", "schedule", "--cron", "*/5 * * * *", "--json")
     assert r.code == 0 and json.loads(r.out)["result"] == "updated", r.out + r.err
     described = await stack.client.get_schedule_handle(SCHEDULE_ID).describe()
     action = described.schedule.action
     assert isinstance(action, ScheduleActionStartWorkflow)
     assert (action.workflow, action.task_queue) == ("EndedCasesWorkflow", stack.task_queue)
-    # The server keeps a cron as calendar specs: its next runs show the new spacing.
-    runs = described.info.next_action_times
-    assert len(runs) >= 2 and {b - a for a, b in zip(runs, runs[1:], strict=False)} == {timedelta(minutes=5)}, runs
+    # The server keeps a cron as calendar specs: its next runs show the new spacing, which a restarted
+    # worker leaves as the operator set it.
+    assert await _spacing(stack) == {timedelta(minutes=5)}
+    stack.stop_worker()
+    await stack.start_worker()
+    assert await _spacing(stack) == {timedelta(minutes=5)}
+
+
+async def _spacing(stack: FaultStack) -> set[timedelta]:
+    assert stack.client is not None
+    runs = (await stack.client.get_schedule_handle(SCHEDULE_ID).describe()).info.next_action_times
+    assert len(runs) >= 2, runs
+    return {b - a for a, b in zip(runs, runs[1:], strict=False)}
