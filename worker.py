@@ -18,6 +18,7 @@ import signal
 import sys
 from datetime import timedelta
 
+import asyncpg
 import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -32,7 +33,7 @@ from activities.ended_cases import EndedCasesActivities
 from activities.retention import RetentionActivities
 from domain import logs
 from domain import search_attributes as sa
-from domain.encryption import worker_converter
+from domain.encryption import EncryptionConfigError, worker_converter
 from starter.connection import Settings, SettingsError, connect
 from starter.ended_cases_cmd import schedule_unless_present
 from starter.exiting import leave
@@ -99,11 +100,19 @@ def build_worker(client: Client, activities: CaseRecordActivities, task_queue: s
     )
 
 
+class CaseRecordUnreachable(RuntimeError):
+    """PostgreSQL cannot be reached when the worker starts: one line for the operator, not a traceback."""
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if not settings.database_url:
         raise SystemExit("worker: COMPLAINTS_DATABASE_URL is not set")
-    await apply_schema(settings.database_url)
-    pool = await create_pool(settings.database_url)
+    try:
+        await apply_schema(settings.database_url)
+        pool = await create_pool(settings.database_url)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise CaseRecordUnreachable(f"cannot reach the case record (COMPLAINTS_DATABASE_URL): "
+                                    f"{' '.join(str(exc).split())}") from None
     client = await connect(settings, **start_metrics(settings))
     stop = stop or asyncio.Event()
     try:
@@ -150,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(level, json)
     try:
         settings = Settings.from_env()
-    except SettingsError as exc:
+        settings.converter()  # the encryption keys: a configuration error, before anything connects
+    except (SettingsError, EncryptionConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -165,7 +175,20 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_worker(settings, stop)
 
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    except CaseRecordUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        if "connect" not in str(exc).lower():
+            raise
+        print(f"error: cannot reach Temporal at {settings.temporal_address}: {' '.join(str(exc).split())}",
+              file=sys.stderr)
+        return 1
+    except RPCError as exc:
+        print(f"error: Temporal refused the request: {' '.join(exc.message.split())}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -36,3 +36,23 @@ def test_the_cache_size_comes_from_the_environment_or_the_measured_default(monke
     monkeypatch.setenv("COMPLAINTS_WORKER_CACHED_CASES", "2.5")
     with pytest.raises(SettingsError):
         Settings.from_env()
+
+
+OFF, NO_KEYS = {"COMPLAINTS_ENCRYPTION": "off"}, {"COMPLAINTS_ENCRYPTION_KEYS_FILE": "", "COMPLAINTS_ENCRYPTION_KEY": ""}
+
+
+@pytest.mark.parametrize(("args", "extra", "code", "says"), [
+    ([], OFF, 1, "cannot reach the case record (COMPLAINTS_DATABASE_URL)"),
+    (["--ensure-search-attributes"], OFF, 1, "cannot reach Temporal at 127.0.0.1:1"),
+    ([], NO_KEYS, 2, "no encryption keys"),
+    (["--ensure-search-attributes"], NO_KEYS, 2, "no encryption keys"),
+])
+def test_an_unreachable_part_or_missing_keys_is_one_line(args: list[str], extra: dict[str, str], code: int,
+                                                         says: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "COMPLAINTS_"))}
+    env.update(TEMPORAL_ADDRESS="127.0.0.1:1", COMPLAINTS_DATABASE_URL="postgresql://127.0.0.1:1/none", **extra)
+    env = {k: v for k, v in env.items() if v}
+    r = subprocess.run([sys.executable, "worker.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == code, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and says in r.stderr, r.stderr
