@@ -14,10 +14,12 @@ from domain.case_file import CaseFile, attribute
 
 ROOT = Path(__file__).resolve().parent.parent
 # Attributes that belong to one run, rebuilt by the next: never carried.
-# _book holds the deadlines, which are carried (CaseFile.deadlines).
+# _book holds the deadlines, which are carried (CaseFile.deadlines). The inbox's (workflows/inbox.py) is
+# empty whenever a run continues as new, and its budget is per workflow task.
 RUN_ONLY = {
     "_book", "_calendar_lock", "_finished", "_in_flight", "_invalid_start", "_keeper", "_may_continue", "_persister",
     "_published", "_resting", "_run_task", "_signals", "_sizes", "_timeline_total", "_unsaved_total", "_wake",
+    "_inbox", "_arrived", "_taken", "_handling", "_queueing", "_budget",
 }
 ASSIGNED = re.compile(r"self\.(_[a-z0-9_]+)\s*(?::[^=\n]*)?=(?!=)")
 
