@@ -39,6 +39,7 @@ from starter import (
     ended_cases_cmd,
     list_cmd,
     messages_cmd,
+    policy_cmd,
     report_cmd,
     retention_cmd,
     sittings_cmd,
@@ -302,6 +303,7 @@ def parser() -> Parser:
                    "only the case's own events)")
     list_cmd.add_parser(sub)
     deadline_cmd.add_parser(sub)
+    policy_cmd.add_parser(sub)
     calendar_cmd.add_parser(sub)
     sittings_cmd.add_parser(sub)
     staff_cmd.add_parser(sub)
