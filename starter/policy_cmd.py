@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import types
 import typing
@@ -88,8 +89,12 @@ def load(path: Path) -> Policy:
 def _errors(exc: ValidationError) -> Iterator[tuple[str, str]]:
     for e in exc.errors():
         loc = tuple(e["loc"])
-        where = ".".join(str(p) for p in loc) or "(top level)"
         message = e["msg"].removeprefix("Value error, ")
+        named = re.match(r"^([a-z0-9_]+(?:\.[a-z0-9_]+)*): (.+)$", message, re.S)
+        if named and e["type"] == "value_error":
+            # A rule across the whole policy names its field in its message: name it as the field.
+            loc, message = (*loc, *named.group(1).split(".")), named.group(2)
+        where = ".".join(str(p) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             known = _fields_at(Policy, loc[:-1])
             message = "unknown field" + (f" (the fields here are: {', '.join(known)})" if known else "")
@@ -531,7 +536,7 @@ def short(d: date) -> str:
 
 def example_lines(policy: Policy, ex: Example, given: bool) -> list[str]:
     received = ex.events[Trigger.RECEIVED.value]
-    how = "" if given else f" (the default day; give --from YYYY-MM-DD for another, e.g. --from {DEFAULT_FROM})"
+    how = "" if given else " (the default day, fixed so that the example reads the same on any day; --from YYYY-MM-DD for another)"
     out = ["", f"Worked example: a complaint received {when(received)} London time{how}, about a property in "
                f"{ex.nation.value}",
            f"  Bank holidays of {ex.nation.value} from the holidays package, with the policy's closures "

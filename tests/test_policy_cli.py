@@ -100,6 +100,16 @@ def test_a_missing_stage_is_named(tmp_path: Path) -> None:
     assert "field stage2: missing" in line, line
 
 
+def test_a_rule_across_the_policy_names_its_field(tmp_path: Path) -> None:
+    """A deadline counted from an event that has not happened when it opens: the policy's own rule, named by
+    the field it is about."""
+    text = code_text().replace('trigger = "acknowledged"', 'trigger = "final_response"')
+    r = cli("policy", "check", str(broken(tmp_path, text)))
+    assert r.returncode == 2
+    [line] = error_lines(r)
+    assert "field stage1.response.trigger: 'final_response' has not happened" in line, line
+
+
 def test_not_toml_is_one_line(tmp_path: Path) -> None:
     r = cli("policy", "check", str(broken(tmp_path, "id = \n[stage1\n")))
     assert r.returncode == 2
