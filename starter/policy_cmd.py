@@ -234,7 +234,7 @@ DESCRIBED = {
     "stage2.response", "stage2.extension", "stage2.participation", "stage2.review_questions",
     "stage2.outcome_agreed_by", "stage2.findings_call_required", "stage2.panel",
     "ombudsman.name", "ombudsman.contact", "ombudsman.designated_person_route", "ombudsman.designated_persons",
-    "ombudsman.cooling_off", "ombudsman.referral_months",
+    "ombudsman.cooling_off", "ombudsman.referral_months", "ombudsman.route",
     "survey.enabled", "survey.answer_window",
 }
 
@@ -379,6 +379,7 @@ def describe(path: Path, policy: Policy) -> list[str]:
 
     out += ["", f"The Ombudsman: {omb.name}",
             f"  Contact, as letters give it: {omb.contact}",
+            *([f"  The final letter words the route: {route}"] if (route := getattr(omb, "route", "")) else []),
             f"  The resident may refer the complaint normally within {_plural(omb.referral_months, 'month')} of the "
             "final response (python -m starter refer)."]
     if omb.cooling_off is not None:

@@ -211,10 +211,14 @@ def test_explain_in_words_names_every_deadline_with_its_date(tmp_path: Path) -> 
 
 def test_explain_counts_the_nations_own_bank_holidays() -> None:
     """Scotland's 2 January (a Saturday in 2027: its substitute, Monday 4th) is not a working day there."""
-    eng = {d["rule"]: d for d in explained(CODE, "--from", "2026-12-23")["deadlines"]}
-    sco = {d["rule"]: d for d in explained(CODE, "--from", "2026-12-23", "--nation", "scotland")["deadlines"]}
+    spso = ROOT / "tests" / "policies" / "spso-test.toml"
+    sco = {d["rule"]: d for d in explained(spso, "--from", "2026-12-23", "--nation", "scotland")["deadlines"]}
+    eng = {d["rule"]: d for d in explained(CODE, "--from", "2026-12-23", "--nation", "england-and-wales")["deadlines"]}
+    # Both 5 working days from receipt on Wednesday 23 December 2026.
+    assert (sco["stage1.response"]["length"], sco["stage1.response"]["trigger"]) == (5, "received")
+    assert sco["stage1.response"]["due_date"] == "2027-01-05"
     assert eng["stage1.acknowledgement"]["due_date"] == "2027-01-04"
-    assert sco["stage1.acknowledgement"]["due_date"] == "2027-01-05"
+    assert "2027-01-04" in {s["day"] for s in sco["stage1.response"]["skipped"]}
 
 
 def test_explain_without_from_uses_the_documented_date_and_says_so() -> None:
