@@ -48,7 +48,7 @@ from domain.policy_lock import LOCK_FILE
 from domain.records import CALENDAR_YEARS_AFTER
 from domain.wording import long_date
 from starter.arguments import parse_nation
-from starter.common import UsageError
+from starter.common import CliError, UsageError
 from starter.deadline_cmd import BARE_DATE_TIME, parse_from
 from workflows.deadline_book import DeadlineBook
 from workflows.letter_dates import sitting_instant
@@ -250,6 +250,8 @@ def other_settings(model: BaseModel, where: str = "") -> Iterator[tuple[str, Any
             yield here, rule_words(value) + f" (\"{value.label}\")"
         elif isinstance(value, BaseModel):
             yield from other_settings(value, here)
+        elif value is None:
+            yield here, "(not set)"
         else:
             yield here, value.value if hasattr(value, "value") else value
 
@@ -588,8 +590,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     nations: list[Nation] = list(getattr(policy, "nations", None) or [])
     nation: Nation = args.nation or (nations[0] if nations else Nation.ENGLAND_AND_WALES)
     if nations and nation not in nations:
-        raise UsageError(f"--nation: policy {policy.id} serves {', '.join(n.value for n in nations)}; a property "
-                         f"in {nation.value} cannot be filed under it")
+        # As `file` refuses such a case (exit 1): there is no such case to work through.
+        raise CliError(f"refused: policy {policy.id} serves {', '.join(n.value for n in nations)}; a property in "
+                       f"{nation.value} cannot be filed under it (give --nation one of those)")
     given = args.received is not None
     received: datetime = args.received or datetime.combine(DEFAULT_FROM, BARE_DATE_TIME, tzinfo=LONDON)
     ex = worked_example(policy, received, nation)

@@ -17,7 +17,7 @@ import pytest
 
 from activities.calendar_data import build_snapshot
 from domain.calendar import LONDON, Nation
-from domain.policy import POLICY_DIR, deadline_rules, load_policy_file
+from domain.policy import POLICY_DIR, Policy, deadline_rules, load_policy_file
 from domain.records import CALENDAR_YEARS_AFTER
 from workflows.deadline_book import kept_due
 
@@ -219,6 +219,17 @@ def test_explain_counts_the_nations_own_bank_holidays() -> None:
     assert sco["stage1.response"]["due_date"] == "2027-01-05"
     assert eng["stage1.acknowledgement"]["due_date"] == "2027-01-04"
     assert "2027-01-04" in {s["day"] for s in sco["stage1.response"]["skipped"]}
+
+
+@pytest.mark.skipif("nations" not in Policy.model_fields, reason="policies do not name their nations yet")
+def test_explain_refuses_a_nation_the_policy_does_not_serve() -> None:
+    """As `file` refuses the case (exit 1, one line): there is no such case to work through."""
+    policy = load_policy_file(CODE)
+    other = next(n for n in Nation if n not in policy.nations)  # type: ignore[attr-defined]
+    r = cli("policy", "explain", str(CODE), "--nation", other.value)
+    assert r.returncode == 1 and r.stdout == ""
+    [line] = error_lines(r)
+    assert line.startswith("error: refused: ") and other.value in line, line
 
 
 def test_explain_without_from_uses_the_documented_date_and_says_so() -> None:
