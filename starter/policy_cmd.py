@@ -104,21 +104,22 @@ def _errors(exc: ValidationError) -> Iterator[tuple[str, str]]:
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The field names of the table at `loc` (dotted path of the error), walking the Policy model's types."""
-    current: Any = model
+    """The field names of the table at `loc` (the error's path), walking the Policy model's types: list
+    indices and the keys of a table of tables (e.g. letters.withdrawal) are stepped over."""
+    current: type[BaseModel] | None = model
+    keyed = False
     for part in loc:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
-            if isinstance(part, int):
-                continue
-            return []
-        info = current.model_fields.get(str(part))
+        if isinstance(part, int) or keyed:
+            keyed = False
+            continue
+        info = current.model_fields.get(str(part)) if current is not None else None
         if info is None:
             return []
-        current = _model_in(info.annotation)
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+        current, keyed = _model_in(info.annotation), typing.get_origin(info.annotation) is dict
+    return list(current.model_fields) if current is not None else []
 
 
-def _model_in(annotation: Any) -> Any:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The model a field holds: itself, or inside Optional, list or dict."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
