@@ -79,6 +79,14 @@ def test_an_unknown_field_is_named_with_the_fields_there_are(tmp_path: Path) -> 
     assert "field stage1.response_days: unknown field" in line and "acknowledgement" in line, line
 
 
+def test_an_unknown_field_in_a_table_of_tables_is_named_too(tmp_path: Path) -> None:
+    text = code_text().replace('[letters.withdrawal]\n', '[letters.withdrawal]\nsignatory = "Complaints team"\n')
+    r = cli("policy", "check", str(broken(tmp_path, text)))
+    assert r.returncode == 2
+    [line] = error_lines(r)
+    assert "field letters.withdrawal.signatory: unknown field (the fields here are: subject, body)" in line, line
+
+
 def test_each_error_is_its_own_line(tmp_path: Path) -> None:
     text = code_text().replace('[stage1]\n', '[stage1]\nresponse_days = 10\n').replace(
         'length = 10, unit = "working_days", trigger = "acknowledged"',
