@@ -112,10 +112,10 @@ class ComplaintWorkflow(Stage1, Stage2, OmbudsmanStep, Closure, DeadlineKeeper, 
         if self._continued:
             await self._resume()
         else:
-            await self._open(filed)
+            await self._open_case(filed)
         await self._close()
 
-    async def _open(self, filed: FileComplaint) -> None:
+    async def _open_case(self, filed: FileComplaint) -> None:
         """A new case: open it, and follow the procedure from the start."""
         # Received later than it was filed: no deadline can count from a day that has not come (and the
         # calendar would not cover the days between). Refused once, before anything is recorded; cases
